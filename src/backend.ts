@@ -1,0 +1,513 @@
+/**
+ * The producer side for one database: enqueue, bulkEnqueue (one statement, deduplicated
+ * race-free by the unique partial index), getResult, wait, migrate. Configuration and the
+ * pool are resolved lazily on first use, so getBackend() itself never blocks or fails.
+ */
+import { EventEmitter } from "node:events";
+import type pg from "pg";
+import { buildSpec, specHash } from "./codec/spec.js";
+import { loadConfig, type ResolvedConfig } from "./config/load.js";
+import type { ReproqConfig, ReproqConfigInput } from "./config/schema.js";
+import { Listener } from "./db/listener.js";
+import { type MigrateResult, type MigrationStatus, migrationStatus, runMigrations } from "./db/migrate.js";
+import { assertSchemaName, channelName } from "./db/names.js";
+import { createPool, mapDatabaseError, type Queryable } from "./db/pool.js";
+import { parseDuration } from "./duration.js";
+import {
+  ConfigError,
+  ConflictError,
+  ConnectionError,
+  InvalidInputError,
+  TaskResultNotFoundError,
+  WaitTimeoutError,
+} from "./errors.js";
+import { parseRunId, type RunIdInput } from "./ids.js";
+import { type Provenance, resolveProvenance } from "./provenance.js";
+import { type ResultSource, TaskResult } from "./result.js";
+import {
+  insertRuns,
+  type NewRun,
+  selectActiveByDedupKeys,
+  selectRunById,
+  type TaskRunRow,
+} from "./sql/runs.js";
+import {
+  type EnqueueOptions,
+  type TaskDefinition,
+  timeoutToSeconds,
+  validateConcurrencyLimit,
+  validateMaxAttempts,
+  validatePriority,
+  validateQueueName,
+} from "./task.js";
+
+/** A bulk item: `[task, args]` or `[task, args, options]`, type-checked like `.enqueue()`. */
+export type BulkItem<A extends unknown[] = unknown[], R = unknown> =
+  | readonly [TaskDefinition<A, R>, Readonly<A>]
+  | readonly [TaskDefinition<A, R>, Readonly<A>, EnqueueOptions<A>];
+
+// biome-ignore lint/suspicious/noExplicitAny: erases each item's argument types so one array can hold different tasks
+type AnyBulkItem = BulkItem<any, any>;
+
+/** Checks every item of a heterogeneous array against its own task's argument types. */
+export type CheckedBulkItems<T extends readonly unknown[]> = {
+  [K in keyof T]: T[K] extends readonly [TaskDefinition<infer A, infer R>, ...unknown[]]
+    ? BulkItem<A, R>
+    : AnyBulkItem;
+};
+
+export interface BulkEnqueueOptions {
+  /** A node-postgres client inside your transaction. */
+  client?: Queryable;
+}
+
+export interface BackendOptions {
+  alias: string;
+  overrides: ReproqConfigInput;
+  pool?: pg.Pool;
+  configPath?: string;
+  cwd?: string;
+}
+
+interface BackendState {
+  resolved: ResolvedConfig;
+  config: ReproqConfig;
+  schema: string;
+  pool: pg.Pool;
+  ownsPool: boolean;
+  provenance: Provenance;
+  listener: Listener;
+}
+
+export type BackendEvents = {
+  enqueued: [result: TaskResult];
+};
+
+/** Fallback re-check while waiting, in case a notification was missed (it never replaces NOTIFY). */
+const WAIT_RECHECK_MS = 5000;
+const DEDUP_RETRIES = 5;
+
+export class Backend implements ResultSource {
+  readonly alias: string;
+  readonly aliasIds = false;
+  #options: BackendOptions;
+  #state: Promise<BackendState> | undefined;
+  #closed = false;
+  #events = new EventEmitter<BackendEvents>();
+
+  constructor(options: BackendOptions) {
+    this.alias = options.alias;
+    this.#options = options;
+  }
+
+  /** Resolves configuration (file, env, configure()) and opens the pool, once. */
+  #ready(): Promise<BackendState> {
+    if (this.#closed)
+      return Promise.reject(
+        new ConnectionError("this backend was closed; call configure() or use getBackend() again"),
+      );
+    this.#state ??= this.#init();
+    return this.#state;
+  }
+
+  async #init(): Promise<BackendState> {
+    const cwd = this.#options.cwd ?? process.cwd();
+    const resolved = await loadConfig({
+      cwd,
+      configPath: this.#options.configPath,
+      overrides: this.#options.overrides,
+      overrideSource: "code",
+    });
+    const config = resolved.values;
+    const schema = assertSchemaName(config.schema);
+    let pool = this.#options.pool;
+    const ownsPool = !pool;
+    if (!pool) {
+      if (!config.databaseUrl) {
+        throw new ConfigError(
+          "no database configured: set DATABASE_URL (or REPROQ_DATABASE_URL), databaseUrl in a config file, or call configure({ databaseUrl })",
+        );
+      }
+      pool = createPool({
+        url: config.databaseUrl,
+        max: config.poolSize,
+        applicationName: config.applicationName,
+      });
+    }
+    const provenance = resolveProvenance({ codeRef: config.codeRef, lockfileHash: config.lockfileHash, cwd });
+    const listener = new Listener({
+      url: ownsPool ? config.databaseUrl : undefined,
+      clientConfig: ownsPool ? undefined : (pool.options as pg.ClientConfig),
+      applicationName: config.applicationName,
+    });
+    return { resolved, config, schema, pool, ownsPool, provenance, listener };
+  }
+
+  /** The effective configuration of this backend. */
+  async config(): Promise<ReproqConfig> {
+    return (await this.#ready()).config;
+  }
+
+  /** The pool this backend uses (the application's own when given to configure()). */
+  async pool(): Promise<pg.Pool> {
+    return (await this.#ready()).pool;
+  }
+
+  async schema(): Promise<string> {
+    return (await this.#ready()).schema;
+  }
+
+  on<E extends keyof BackendEvents>(event: E, listener: (...args: BackendEvents[E]) => void): this {
+    this.#events.on(event, listener as never);
+    return this;
+  }
+
+  off<E extends keyof BackendEvents>(event: E, listener: (...args: BackendEvents[E]) => void): this {
+    this.#events.off(event, listener as never);
+    return this;
+  }
+
+  /** Applies pending migrations to this backend's database and schema. */
+  async migrate(): Promise<MigrateResult> {
+    const state = await this.#ready();
+    return runMigrations(state.pool, state.schema);
+  }
+
+  async migrationStatus(): Promise<MigrationStatus> {
+    const state = await this.#ready();
+    return migrationStatus(state.pool, state.schema);
+  }
+
+  async enqueue<A extends unknown[], R>(
+    definition: TaskDefinition<A, R>,
+    args: Readonly<A>,
+    options: EnqueueOptions<A> = {},
+  ): Promise<TaskResult<R>> {
+    const [result] = await this.#enqueueMany([[definition, args, options]], options.client, false);
+    return result as TaskResult<R>;
+  }
+
+  /** Enqueues many runs in one statement; results come back in input order. */
+  async bulkEnqueue<const T extends readonly AnyBulkItem[]>(
+    items: T & CheckedBulkItems<T>,
+    options: BulkEnqueueOptions = {},
+  ): Promise<TaskResult[]> {
+    if (!Array.isArray(items)) {
+      throw new InvalidInputError("bulkEnqueue: expected an array of [task, args, options?] items");
+    }
+    return this.#enqueueMany(items as readonly AnyBulkItem[], options.client, true);
+  }
+
+  async #enqueueMany(
+    items: readonly AnyBulkItem[],
+    client: Queryable | undefined,
+    bulk: boolean,
+  ): Promise<TaskResult[]> {
+    const state = await this.#ready();
+    // Everything is validated and encoded before the database is touched: bad input leaves no rows.
+    const runs = items.map((item, index) => this.#prepare(state, item, bulk ? `item ${index}` : undefined));
+    if (runs.length === 0) return [];
+    let rows: Array<{ row: TaskRunRow; deduplicated: boolean }>;
+    try {
+      if (client) {
+        rows = await this.#insertDeduplicated(client, state.schema, runs);
+      } else if (runs.length === 1) {
+        rows = await this.#insertDeduplicated(state.pool, state.schema, runs);
+      } else {
+        rows = await this.#inTransaction(state.pool, (c) => this.#insertDeduplicated(c, state.schema, runs));
+      }
+    } catch (error) {
+      throw mapDatabaseError(error, state.schema);
+    }
+    const results = rows.map(({ row, deduplicated }) => new TaskResult(row, this, deduplicated));
+    for (const result of results) {
+      try {
+        this.#events.emit("enqueued", result);
+      } catch {
+        // A listener's failure must not turn a committed enqueue into an error.
+      }
+    }
+    return results;
+  }
+
+  async #inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await pool.connect();
+    try {
+      await client.query("BEGIN");
+      const value = await fn(client);
+      await client.query("COMMIT");
+      return value;
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => {});
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  /**
+   * Inserts the runs; each run whose dedup key is already active (or repeated earlier in the
+   * batch) resolves to that run instead. A conflicting run that finished in between is inserted anew.
+   */
+  async #insertDeduplicated(
+    db: Queryable,
+    schema: string,
+    runs: readonly NewRun[],
+  ): Promise<Array<{ row: TaskRunRow; deduplicated: boolean }>> {
+    const out: Array<{ row: TaskRunRow; deduplicated: boolean } | undefined> = new Array(runs.length);
+    const firstByKey = new Map<string, number>();
+    const repeats: Array<[index: number, first: number]> = [];
+    let pending: number[] = [];
+    runs.forEach((run, index) => {
+      if (run.dedupKey !== null) {
+        const first = firstByKey.get(run.dedupKey);
+        if (first !== undefined) {
+          repeats.push([index, first]);
+          return;
+        }
+        firstByKey.set(run.dedupKey, index);
+      }
+      pending.push(index);
+    });
+
+    for (let round = 0; pending.length > 0; round++) {
+      if (round > DEDUP_RETRIES) {
+        throw new ConflictError(
+          `could not enqueue ${pending.length} run(s): their duplicates kept finishing while being looked up; retry the enqueue`,
+        );
+      }
+      const outcomes = await insertRuns(
+        db,
+        schema,
+        pending.map((i) => runs[i]!),
+      );
+      const conflicted: number[] = [];
+      outcomes.forEach((outcome, k) => {
+        const index = pending[k]!;
+        if (outcome.row) out[index] = { row: outcome.row, deduplicated: false };
+        else conflicted.push(index);
+      });
+      if (conflicted.length === 0) break;
+      const existing = await selectActiveByDedupKeys(
+        db,
+        schema,
+        conflicted.map((i) => runs[i]!.dedupKey!),
+      );
+      const byKey = new Map(existing.map((row) => [row.dedup_key!, row]));
+      pending = [];
+      for (const index of conflicted) {
+        const row = byKey.get(runs[index]!.dedupKey!);
+        if (row) out[index] = { row, deduplicated: true };
+        else pending.push(index);
+      }
+    }
+    for (const [index, first] of repeats) {
+      out[index] = { row: out[first]!.row, deduplicated: true };
+    }
+    return out as Array<{ row: TaskRunRow; deduplicated: boolean }>;
+  }
+
+  #prepare(state: BackendState, item: AnyBulkItem, label: string | undefined): NewRun {
+    if (!Array.isArray(item) || item.length < 2 || item.length > 3) {
+      throw new InvalidInputError(
+        `bulkEnqueue ${label ?? ""}: expected [task, args] or [task, args, options]`.trim(),
+      );
+    }
+    const [definition, args, options = {}] = item as unknown as [
+      TaskDefinition,
+      readonly unknown[],
+      EnqueueOptions?,
+    ];
+    if (!definition || typeof definition.name !== "string" || typeof definition.handler !== "function") {
+      throw new InvalidInputError(
+        `${label ?? "enqueue"}: the first element must be a task created with task()`,
+      );
+    }
+    if (!Array.isArray(args)) {
+      throw new InvalidInputError(
+        `${label ? `${label} ` : ""}task "${definition.name}": args must be an array`,
+      );
+    }
+    const where = `${label ? `${label} ` : ""}task "${definition.name}"`;
+    const { config } = state;
+    const taskOptions = definition.options;
+    const argList = [...args];
+
+    const queue = validateQueueName(options.queue ?? taskOptions.queue ?? config.defaultQueue, where);
+    if (config.allowedQueues && !config.allowedQueues.includes(queue)) {
+      throw new InvalidInputError(
+        `${where}: unknown queue "${queue}"; allowed queues are ${config.allowedQueues.join(", ")} (setting allowedQueues)`,
+      );
+    }
+    const priority = validatePriority(options.priority ?? taskOptions.priority ?? 0, where);
+
+    let runAt: Date | null = null;
+    let delayMs = 0;
+    if (options.runAfter instanceof Date) {
+      if (Number.isNaN(options.runAfter.getTime()))
+        throw new InvalidInputError(`${where}: runAfter is an invalid Date`);
+      runAt = options.runAfter;
+    } else if (options.runAfter !== undefined) {
+      delayMs = parseDuration(options.runAfter, { name: `${where}: runAfter` });
+    }
+
+    const lockKey = optionalKey(
+      options.lockKey ??
+        (typeof taskOptions.lockKey === "function" ? taskOptions.lockKey(...argList) : taskOptions.lockKey),
+      `${where}: lockKey`,
+    );
+    const keySource = options.concurrencyKey ?? taskOptions.concurrency?.key;
+    const concurrencyKey = optionalKey(
+      typeof keySource === "function" ? keySource(...argList) : keySource,
+      `${where}: concurrencyKey`,
+    );
+    const concurrencyLimit =
+      concurrencyKey === null
+        ? 0
+        : validateConcurrencyLimit(options.concurrencyLimit ?? taskOptions.concurrency?.limit ?? 0, where);
+
+    const expiresSource = options.expiresIn ?? taskOptions.expiresIn;
+    const expiresInMs =
+      expiresSource !== undefined
+        ? parseDuration(expiresSource, { name: `${where}: expiresIn` })
+        : (config.expiresIn ?? null);
+    const maxAttempts = validateMaxAttempts(
+      options.maxAttempts ?? taskOptions.maxAttempts ?? config.maxAttempts,
+      where,
+    );
+    const timeoutSource = options.timeout ?? taskOptions.timeout;
+    const timeoutSeconds =
+      timeoutSource !== undefined ? timeoutToSeconds(timeoutSource, where) : config.timeoutSeconds;
+
+    const spec = buildSpec({
+      taskPath: definition.name,
+      args: argList,
+      queueName: queue,
+      priority,
+      lockKey,
+      concurrencyKey,
+      concurrencyLimit,
+      runAfter: runAt,
+      maxPayloadBytes: config.maxPayloadBytes,
+    });
+    const { canonical, hash } = specHash(spec);
+    return {
+      queueName: queue,
+      priority,
+      runAt,
+      delayMs,
+      specJson: canonical,
+      specHash: hash,
+      dedupKey: config.dedupActive ? hash : null,
+      taskPath: definition.name,
+      maxAttempts,
+      timeoutSeconds,
+      lockKey,
+      concurrencyKey,
+      concurrencyLimit,
+      expiresInMs,
+      provenanceJson: JSON.stringify(state.provenance),
+      status: "READY",
+      parentId: null,
+      workflowId: null,
+      waitCount: 0,
+    };
+  }
+
+  /** Loads a run by id; throws TaskResultNotFoundError when there is none. */
+  async getResult<R = unknown>(id: RunIdInput): Promise<TaskResult<R>> {
+    const parsed = parseRunId(id);
+    if (parsed.alias !== null && parsed.alias !== this.alias) {
+      throw new InvalidInputError(
+        `run id ${String(id)} belongs to database "${parsed.alias}", not "${this.alias}"`,
+      );
+    }
+    const row = await this.fetchRow(parsed.resultId);
+    return new TaskResult<R>(row, this);
+  }
+
+  /** @internal ResultSource: reloads one row. */
+  async fetchRow(resultId: string): Promise<TaskRunRow> {
+    const state = await this.#ready();
+    let row: TaskRunRow | null;
+    try {
+      row = await selectRunById(state.pool, state.schema, resultId);
+    } catch (error) {
+      throw mapDatabaseError(error, state.schema);
+    }
+    if (!row) throw new TaskResultNotFoundError(resultId);
+    return row;
+  }
+
+  /** @internal ResultSource: waits for a final status, woken by the `<schema>.finished` NOTIFY. */
+  async waitForFinish(
+    resultId: string,
+    timeoutMs: number | undefined,
+    check: () => Promise<boolean>,
+  ): Promise<void> {
+    if (timeoutMs !== undefined && (!Number.isFinite(timeoutMs) || timeoutMs < 0)) {
+      throw new InvalidInputError(`wait: timeout must be a number of milliseconds >= 0, got ${timeoutMs}`);
+    }
+    const state = await this.#ready();
+    let notified = false;
+    let wake: () => void = () => {};
+    const signal = () => {
+      notified = true;
+      wake();
+    };
+    let unsubscribe: () => void;
+    try {
+      unsubscribe = await state.listener.subscribe(channelName(state.schema, "finished"), (payload) => {
+        if (payload.slice(0, payload.indexOf(":")) === resultId) signal();
+      });
+    } catch (error) {
+      throw mapDatabaseError(error, state.schema);
+    }
+    const offReconnect = state.listener.onReconnect(signal);
+    const deadline = timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeoutMs;
+    try {
+      for (;;) {
+        notified = false;
+        if (await check()) return;
+        const remaining = deadline - Date.now();
+        if (remaining <= 0) {
+          const row = await this.fetchRow(resultId);
+          throw new WaitTimeoutError(resultId, timeoutMs ?? 0, row.status);
+        }
+        if (notified) continue;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.min(remaining, WAIT_RECHECK_MS));
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        wake = () => {};
+      }
+    } finally {
+      unsubscribe();
+      offReconnect();
+    }
+  }
+
+  /** Closes the listener and, unless it was the application's own, the pool. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const state = await this.#state?.catch(() => undefined);
+    this.#state = undefined;
+    if (!state) return;
+    await state.listener.close();
+    if (state.ownsPool) await state.pool.end().catch(() => {});
+  }
+}
+
+function optionalKey(value: unknown, where: string): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== "string") {
+    throw new InvalidInputError(`${where} must be a string, got ${typeof value}`);
+  }
+  const trimmed = value.trim();
+  if (trimmed.length > 500) throw new InvalidInputError(`${where} is longer than 500 characters`);
+  return trimmed === "" ? null : trimmed;
+}

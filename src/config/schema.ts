@@ -1,0 +1,201 @@
+/**
+ * The settings table: every configuration key with its type, default, environment
+ * variables, secrecy and description. Code, config files, the environment and
+ * command-line flags all go through this one table; docs/configuration.md mirrors it.
+ * To add a setting, add one row to SETTINGS.
+ */
+import { z } from "zod";
+import { parseDuration } from "../duration.js";
+
+/** How a string from the environment or a flag is turned into the setting's type. */
+export type SettingKind = "string" | "integer" | "boolean" | "list" | "duration";
+
+export interface SettingSpec<T extends z.ZodType = z.ZodType> {
+  /** Validates (and for durations, converts) a value that is present. */
+  readonly type: T;
+  readonly kind: SettingKind;
+  /** Value used when no layer sets the key; absent means the key stays unset. */
+  readonly default?: z.output<T>;
+  /** Environment variables read for this key, first non-empty one wins. */
+  readonly env: readonly string[];
+  /** Masked in `config --explain` and in error messages. */
+  readonly secret?: boolean;
+  /** Completes "expected …" in error messages, e.g. "an integer >= 1". */
+  readonly expected: string;
+  readonly description: string;
+}
+
+// The generic default keeps `default` in the row's type so ReproqConfig knows which keys are always set.
+function setting<T extends z.ZodType, D extends z.output<T> | undefined = undefined>(
+  spec: Omit<SettingSpec<T>, "default"> & { default?: D },
+): SettingSpec<T> & { readonly default: D } {
+  return spec as SettingSpec<T> & { readonly default: D };
+}
+
+const nonEmptyString = z.string().min(1);
+const stringList = z.array(nonEmptyString);
+
+const duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  try {
+    const ms = parseDuration(value);
+    if (ms > 0) return ms;
+  } catch {
+    // parseDuration's own message names "duration"; the loader writes a message naming the key instead.
+  }
+  ctx.issues.push({ code: "custom", message: "invalid duration", input: value });
+  return z.NEVER;
+});
+
+export const SETTINGS = {
+  databaseUrl: setting({
+    type: z.string().regex(/^postgres(?:ql)?:\/\//i),
+    kind: "string",
+    env: ["REPROQ_DATABASE_URL", "DATABASE_URL"],
+    secret: true,
+    expected: "a postgres:// or postgresql:// URL",
+    description: "PostgreSQL connection URL.",
+  }),
+  schema: setting({
+    type: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/),
+    kind: "string",
+    default: "reproq",
+    env: ["REPROQ_SCHEMA"],
+    expected:
+      "a PostgreSQL identifier (lowercase letters, digits and _, not starting with a digit, at most 63 characters)",
+    description: "PostgreSQL schema that holds Reproq's tables.",
+  }),
+  defaultQueue: setting({
+    type: nonEmptyString,
+    kind: "string",
+    default: "default",
+    env: ["REPROQ_DEFAULT_QUEUE"],
+    expected: "a non-empty string",
+    description: "Queue used when a task or enqueue call names none.",
+  }),
+  allowedQueues: setting({
+    // An empty allow-list would forbid every queue, which is never what someone means.
+    type: stringList.min(1),
+    kind: "list",
+    env: ["REPROQ_ALLOWED_QUEUES"],
+    expected: "a non-empty list of queue names",
+    description: "Queue names producers may enqueue to; unset allows any queue.",
+  }),
+  dedupActive: setting({
+    type: z.boolean(),
+    kind: "boolean",
+    default: true,
+    env: ["REPROQ_DEDUP_ACTIVE"],
+    expected: "a boolean",
+    description:
+      "Whether enqueueing a task identical to one still waiting or running returns the existing run.",
+  }),
+  timeoutSeconds: setting({
+    type: z.number().int().positive(),
+    kind: "integer",
+    default: 900,
+    env: ["REPROQ_TIMEOUT_SECONDS"],
+    expected: "a positive integer",
+    description: "Seconds a run may take before it is considered failed.",
+  }),
+  maxAttempts: setting({
+    type: z.number().int().min(1),
+    kind: "integer",
+    default: 3,
+    env: ["REPROQ_MAX_ATTEMPTS"],
+    expected: "an integer >= 1",
+    description: "Attempts per run, counting the first.",
+  }),
+  expiresIn: setting({
+    type: duration,
+    kind: "duration",
+    env: ["REPROQ_EXPIRES_IN"],
+    expected: 'a positive duration such as "10m" or a number of milliseconds',
+    description: "How long a run may wait to start before it expires; unset means never.",
+  }),
+  codeRef: setting({
+    type: nonEmptyString,
+    kind: "string",
+    env: ["REPROQ_CODE_REF"],
+    expected: "a non-empty string",
+    description: "Version of the task code (e.g. a git commit) recorded with each run.",
+  }),
+  lockfileHash: setting({
+    type: nonEmptyString,
+    kind: "string",
+    env: ["REPROQ_LOCKFILE_HASH"],
+    expected: 'a non-empty string ("auto" or a hash)',
+    description: 'Dependency lockfile hash recorded with each run; "auto" computes it from the lockfile.',
+  }),
+  maxPayloadBytes: setting({
+    type: z.number().int().positive(),
+    kind: "integer",
+    default: 1_048_576,
+    env: ["REPROQ_MAX_PAYLOAD_BYTES"],
+    expected: "a positive integer",
+    description: "Largest encoded payload (arguments) accepted, in bytes.",
+  }),
+  poolSize: setting({
+    type: z.number().int().min(1).max(1000),
+    kind: "integer",
+    default: 10,
+    env: ["REPROQ_POOL_SIZE"],
+    expected: "an integer from 1 to 1000",
+    description: "Maximum PostgreSQL connections in the pool.",
+  }),
+  tasks: setting({
+    type: stringList,
+    kind: "list",
+    env: ["REPROQ_TASKS"],
+    expected: "a list of glob patterns",
+    description: "Globs of task modules the worker imports.",
+  }),
+  allowedTaskModules: setting({
+    type: stringList,
+    kind: "list",
+    env: ["ALLOWED_TASK_MODULES", "REPROQ_ALLOWED_TASK_MODULES"],
+    expected: "a list of module paths or patterns",
+    description: "Task modules a worker may load; unset allows any.",
+  }),
+  applicationName: setting({
+    type: z.string(),
+    kind: "string",
+    default: "reproq",
+    env: ["REPROQ_APPLICATION_NAME"],
+    expected: "a string",
+    description: "application_name reported to PostgreSQL (visible in pg_stat_activity).",
+  }),
+} as const;
+
+type Settings = typeof SETTINGS;
+
+export type ConfigKey = keyof Settings;
+
+export const CONFIG_KEYS = Object.keys(SETTINGS) as ConfigKey[];
+
+type Simplify<T> = { [K in keyof T]: T[K] } & {};
+type KeysWithDefault = {
+  [K in ConfigKey]: Settings[K]["default"] extends undefined ? never : K;
+}[ConfigKey];
+type Output<K extends ConfigKey> = z.output<Settings[K]["type"]>;
+
+/** Resolved configuration: keys with a default are always present, durations are milliseconds. */
+export type ReproqConfig = Simplify<
+  { [K in KeysWithDefault]: Output<K> } & { [K in Exclude<ConfigKey, KeysWithDefault>]?: Output<K> }
+>;
+
+/** What a config file, configure() or defineConfig() accepts: every key optional, durations may carry a unit. */
+export type ReproqConfigInput = { [K in ConfigKey]?: z.input<Settings[K]["type"]> };
+
+export function isConfigKey(key: string): key is ConfigKey {
+  return Object.hasOwn(SETTINGS, key);
+}
+
+export function settingFor(key: ConfigKey): SettingSpec {
+  return SETTINGS[key];
+}
+
+/** Secret by declaration, or by a name that says so (token, secret, password). */
+export function isSecretKey(key: string): boolean {
+  if (isConfigKey(key) && settingFor(key).secret) return true;
+  return /token|secret|password/i.test(key);
+}

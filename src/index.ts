@@ -1,0 +1,38 @@
+/** The public API of reproq. */
+export { Backend, type BulkEnqueueOptions, type BulkItem, type CheckedBulkItems } from "./backend.js";
+export { buildSpec, type RunSpec, specHash } from "./codec/spec.js";
+export { type Codec, type JsonValue, registerCodec, unregisterCodec } from "./codec/tagged.js";
+export { defineConfig } from "./config/define.js";
+export { type ConfigSource, explainConfig, loadConfig, type ResolvedConfig } from "./config/load.js";
+export type { ReproqConfig, ReproqConfigInput } from "./config/schema.js";
+export type { TaskContext, TaskLogger } from "./context.js";
+export type { MigrateResult, MigrationStatus } from "./db/migrate.js";
+export { type Duration, parseDuration } from "./duration.js";
+export {
+  ConfigError,
+  ConflictError,
+  ConnectionError,
+  InvalidInputError,
+  PayloadError,
+  ReproqError,
+  type ReproqErrorCode,
+  ResultUnavailableError,
+  SchemaError,
+  TaskResultNotFoundError,
+  UsageError,
+  WaitTimeoutError,
+} from "./errors.js";
+export type { RunIdInput } from "./ids.js";
+export { getTask, registeredTasks } from "./registry.js";
+export { type TaskErrorRecord, TaskResult, type WaitOptions } from "./result.js";
+export { type ConfigureOptions, close, configure, getBackend, getResult, migrate } from "./runtime.js";
+export { ACTIVE_STATUSES, FINAL_STATUSES, TASK_STATUSES, type TaskStatus } from "./status.js";
+export {
+  type ConcurrencyOption,
+  type ConfiguredTask,
+  type EnqueueOptions,
+  type TaskDefinition,
+  type TaskOptions,
+  task,
+} from "./task.js";
+export { PACKAGE_VERSION as VERSION } from "./version.js";

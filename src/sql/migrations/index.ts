@@ -1,0 +1,10 @@
+/** The ordered list of migrations. Append only: never edit one that has shipped. */
+import { migration0001 } from "./0001_initial.js";
+import type { Migration } from "./types.js";
+
+export type { Migration } from "./types.js";
+
+export const MIGRATIONS: readonly Migration[] = [migration0001];
+
+/** The schema version this package expects. */
+export const LATEST_SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1]!.version;

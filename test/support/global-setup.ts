@@ -1,0 +1,74 @@
+/**
+ * Test PostgreSQL: DATABASE_URL when set, else an embedded server under .reproq/test-pg
+ * (a server left running by a killed run is found and reused, then stopped at the end).
+ * A template database is migrated once per schema fingerprint; each test file clones it.
+ */
+import { createHash } from "node:crypto";
+import path from "node:path";
+import pg from "pg";
+import type { TestProject } from "vitest/node";
+import { startEmbeddedPostgres } from "../../src/db/embedded.js";
+import { runMigrations } from "../../src/db/migrate.js";
+import { createPool } from "../../src/db/pool.js";
+import { MIGRATIONS } from "../../src/sql/migrations/index.js";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    pgAdminUrl: string;
+    pgTemplate: string;
+  }
+}
+
+function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${database}`;
+  return parsed.toString();
+}
+
+async function ensureTemplate(adminUrl: string): Promise<string> {
+  const fingerprint = createHash("sha256")
+    .update(MIGRATIONS.map((m) => m.up("reproq")).join("\n"))
+    .digest("hex")
+    .slice(0, 12);
+  const template = `reproq_tpl_${fingerprint}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    const found = await admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [template]);
+    if (found.rowCount) return template;
+    const building = `${template}_build_${process.pid}`;
+    await admin.query(`DROP DATABASE IF EXISTS "${building}"`);
+    await admin.query(`CREATE DATABASE "${building}"`);
+    const pool = createPool({ url: withDatabase(adminUrl, building), max: 2 });
+    try {
+      await runMigrations(pool, "reproq");
+    } finally {
+      await pool.end();
+    }
+    // Renaming last makes a half-built template impossible to pick up after a crash.
+    await admin.query(`ALTER DATABASE "${building}" RENAME TO "${template}"`);
+    await admin.query(`ALTER DATABASE "${template}" IS_TEMPLATE true`);
+    return template;
+  } finally {
+    await admin.end();
+  }
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  let adminUrl = process.env.DATABASE_URL;
+  let stop: (() => Promise<void>) | undefined;
+  if (!adminUrl) {
+    const server = await startEmbeddedPostgres({
+      dataDir: path.resolve(".reproq/test-pg"),
+      port: 54329,
+      fast: true,
+    });
+    adminUrl = server.url;
+    stop = server.stop;
+  }
+  project.provide("pgAdminUrl", adminUrl);
+  project.provide("pgTemplate", await ensureTemplate(adminUrl));
+  return async () => {
+    await stop?.();
+  };
+}
