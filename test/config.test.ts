@@ -52,6 +52,21 @@ describe("defaults", () => {
       maxPayloadBytes: 1_048_576,
       poolSize: 10,
       applicationName: "reproq",
+      queues: ["default"],
+      concurrency: 10,
+      isolation: "in-process",
+      pollInterval: 2000,
+      leaseDuration: 60_000,
+      heartbeatInterval: 10_000,
+      shutdownTimeout: 30_000,
+      retryBase: 1000,
+      retryCap: 3_600_000,
+      retryJitter: 0,
+      maintenanceInterval: 15_000,
+      retainSuccessful: 7 * 86_400_000,
+      retainFailed: 30 * 86_400_000,
+      maxRunsPerChild: 1000,
+      maxChildMemoryMb: 512,
     });
     expect(resolved.values.databaseUrl).toBeUndefined();
     for (const source of Object.values(resolved.sources)) expect(source).toEqual({ kind: "default" });

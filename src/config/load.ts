@@ -308,6 +308,8 @@ function coerceText(kind: SettingKind, text: string): Coerced {
       return { ok: true, value: trimmed };
     case "integer":
       return /^-?\d+$/.test(trimmed) ? { ok: true, value: Number(trimmed) } : { ok: false };
+    case "number":
+      return /^-?\d+(?:\.\d+)?$/.test(trimmed) ? { ok: true, value: Number(trimmed) } : { ok: false };
     case "boolean": {
       const word = trimmed.toLowerCase();
       if (TRUE_WORDS.has(word)) return { ok: true, value: true };
@@ -386,7 +388,8 @@ function renderSource(source: ConfigSource, cwd: string): string {
   }
 }
 
-function displayPath(file: string, cwd: string): string {
+/** A path relative to `cwd` when it lies inside it, else the absolute path. */
+export function displayPath(file: string, cwd: string): string {
   const relative = path.relative(cwd, file);
   return relative !== "" && !relative.startsWith("..") && !path.isAbsolute(relative) ? relative : file;
 }

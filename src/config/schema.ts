@@ -8,7 +8,7 @@ import { z } from "zod";
 import { parseDuration } from "../duration.js";
 
 /** How a string from the environment or a flag is turned into the setting's type. */
-export type SettingKind = "string" | "integer" | "boolean" | "list" | "duration";
+export type SettingKind = "string" | "integer" | "number" | "boolean" | "list" | "duration";
 
 export interface SettingSpec<T extends z.ZodType = z.ZodType> {
   /** Validates (and for durations, converts) a value that is present. */
@@ -41,6 +41,17 @@ const duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
     if (ms > 0) return ms;
   } catch {
     // parseDuration's own message names "duration"; the loader writes a message naming the key instead.
+  }
+  ctx.issues.push({ code: "custom", message: "invalid duration", input: value });
+  return z.NEVER;
+});
+
+/** Like `duration` but 0 is allowed (it switches the feature off). */
+const durationOrOff = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  try {
+    return parseDuration(value);
+  } catch {
+    // The loader writes a message naming the key.
   }
   ctx.issues.push({ code: "custom", message: "invalid duration", input: value });
   return z.NEVER;
@@ -155,6 +166,143 @@ export const SETTINGS = {
     env: ["ALLOWED_TASK_MODULES", "REPROQ_ALLOWED_TASK_MODULES"],
     expected: "a list of module paths or patterns",
     description: "Task modules a worker may load; unset allows any.",
+  }),
+  queues: setting({
+    type: stringList.min(1),
+    kind: "list",
+    default: ["default"],
+    env: ["REPROQ_QUEUES", "QUEUE_NAMES"],
+    expected: "a non-empty list of queue names or globs",
+    description: 'Queues a worker serves (globs such as "bulk-*" allowed).',
+  }),
+  concurrency: setting({
+    type: z.number().int().min(1).max(10_000),
+    kind: "integer",
+    default: 10,
+    env: ["REPROQ_CONCURRENCY"],
+    expected: "an integer from 1 to 10000",
+    description: "Runs a worker process executes at once.",
+  }),
+  isolation: setting({
+    type: z.enum(["in-process", "process"]),
+    kind: "string",
+    default: "in-process",
+    env: ["REPROQ_ISOLATION"],
+    expected: '"in-process" or "process"',
+    description:
+      "Executor: in-process (async, fastest) or process (child processes that a timeout or cancel kills).",
+  }),
+  workerId: setting({
+    type: nonEmptyString,
+    kind: "string",
+    env: ["WORKER_ID", "REPROQ_WORKER_ID"],
+    expected: "a non-empty string",
+    description: "This worker's id; default <hostname>-<pid>.",
+  }),
+  pollInterval: setting({
+    type: duration,
+    kind: "duration",
+    default: 2000,
+    env: ["REPROQ_POLL_INTERVAL"],
+    expected: 'a positive duration such as "2s"',
+    description:
+      "How often an idle worker looks for work without a notification (LISTEN/NOTIFY wakes it at once).",
+  }),
+  leaseDuration: setting({
+    type: duration,
+    kind: "duration",
+    default: 60_000,
+    env: ["REPROQ_LEASE_DURATION"],
+    expected: 'a positive duration such as "60s"',
+    description: "How long a claim is valid without a heartbeat; expired leases are re-queued.",
+  }),
+  heartbeatInterval: setting({
+    type: duration,
+    kind: "duration",
+    default: 10_000,
+    env: ["REPROQ_HEARTBEAT_INTERVAL"],
+    expected: 'a positive duration such as "10s"',
+    description: "How often a worker extends the leases of its running runs.",
+  }),
+  shutdownTimeout: setting({
+    type: durationOrOff,
+    kind: "duration",
+    default: 30_000,
+    env: ["REPROQ_SHUTDOWN_TIMEOUT"],
+    expected: 'a duration such as "30s"',
+    description: "Grace period for running tasks on SIGTERM/SIGINT before they are aborted and released.",
+  }),
+  retryBase: setting({
+    type: duration,
+    kind: "duration",
+    default: 1000,
+    env: ["REPROQ_RETRY_BASE"],
+    expected: 'a positive duration such as "1s"',
+    description: "Retry delay is retryBase * 2^attempt (2 s, 4 s, 8 s ... by default).",
+  }),
+  retryCap: setting({
+    type: duration,
+    kind: "duration",
+    default: 3_600_000,
+    env: ["REPROQ_RETRY_CAP"],
+    expected: 'a positive duration such as "1h"',
+    description: "Longest retry delay.",
+  }),
+  retryJitter: setting({
+    type: z.number().min(0).max(1),
+    kind: "number",
+    default: 0,
+    env: ["REPROQ_RETRY_JITTER"],
+    expected: "a number from 0 to 1",
+    description: "Random spread applied to retry delays (0.1 = up to 10% either way).",
+  }),
+  maintenanceInterval: setting({
+    type: duration,
+    kind: "duration",
+    default: 15_000,
+    env: ["REPROQ_MAINTENANCE_INTERVAL"],
+    expected: 'a positive duration such as "15s"',
+    description:
+      "How often one worker (the maintenance leader) reaps expired leases, expires runs and applies retention.",
+  }),
+  retainSuccessful: setting({
+    type: durationOrOff,
+    kind: "duration",
+    default: 7 * 86_400_000,
+    env: ["REPROQ_RETAIN_SUCCESSFUL"],
+    expected: 'a duration such as "7d", or 0 to keep forever',
+    description: "Delete SUCCESSFUL runs finished longer ago than this (0 keeps them).",
+  }),
+  retainFailed: setting({
+    type: durationOrOff,
+    kind: "duration",
+    default: 30 * 86_400_000,
+    env: ["REPROQ_RETAIN_FAILED"],
+    expected: 'a duration such as "30d", or 0 to keep forever',
+    description: "Delete FAILED, CANCELLED and EXPIRED runs finished longer ago than this (0 keeps them).",
+  }),
+  logsDir: setting({
+    type: nonEmptyString,
+    kind: "string",
+    env: ["REPROQ_LOGS_DIR"],
+    expected: "a directory path",
+    description: "Save each run's stdout/stderr to a file here (task_runs.logs_uri points to it).",
+  }),
+  maxRunsPerChild: setting({
+    type: z.number().int().min(1),
+    kind: "integer",
+    default: 1000,
+    env: ["REPROQ_MAX_RUNS_PER_CHILD"],
+    expected: "an integer >= 1",
+    description: "With process isolation, a child process is replaced after this many runs.",
+  }),
+  maxChildMemoryMb: setting({
+    type: z.number().int().min(16),
+    kind: "integer",
+    default: 512,
+    env: ["REPROQ_MAX_CHILD_MEMORY_MB"],
+    expected: "an integer >= 16",
+    description: "With process isolation, a child process above this RSS (MiB) is replaced after its run.",
   }),
   applicationName: setting({
     type: z.string(),

@@ -52,7 +52,8 @@ export function mapDatabaseError(error: unknown, schema?: string): unknown {
   if (error instanceof ReproqError) return error;
   const err = error as { code?: string; message?: string };
   const code = err?.code;
-  const message = err?.message ?? String(error);
+  // Node reports "every address refused" (e.g. localhost as ::1 and 127.0.0.1) with an empty message.
+  const message = err?.message || err?.code || String(error);
   if (code === "42P01" || code === "3F000" || code === "42883") {
     return new SchemaError(
       `the Reproq schema${schema ? ` "${schema}"` : ""} is missing or incomplete (${message}); run \`reproq migrate\` or call migrate()`,

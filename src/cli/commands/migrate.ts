@@ -1,0 +1,98 @@
+/**
+ * `reproq migrate [--check]`: applies pending migrations, or (with --check) reports
+ * the schema version and fails while the database and this package disagree, so a
+ * deploy pipeline can gate on it.
+ */
+import type { Command } from "commander";
+import type pg from "pg";
+import { type MigrationStatus, migrationStatus, runMigrations } from "../../db/migrate.js";
+import { SchemaError } from "../../errors.js";
+import { LATEST_SCHEMA_VERSION } from "../../sql/migrations/index.js";
+import { type GlobalOptions, output, resolveCliConfig, withPool } from "../context.js";
+
+interface MigrateOptions {
+  check?: boolean;
+}
+
+type MigrationRef = { version: number; name: string };
+
+/** The --json shape; `applied` only when migrations were run. */
+interface MigrateReport {
+  schema: string;
+  current: number;
+  latest: number;
+  pending: MigrationRef[];
+  /** The database has migrations this package does not know. */
+  newer: boolean;
+  applied?: MigrationRef[];
+}
+
+const EXAMPLES = `
+Examples:
+  $ reproq migrate                      apply pending migrations
+  $ reproq migrate --check              exit 1 while migrations are pending
+  $ reproq --dsn postgres://app@db/app --schema jobs migrate
+  $ reproq --json migrate --check       print { schema, current, latest, pending, newer }
+`;
+
+export function registerMigrateCommand(program: Command): void {
+  program
+    .command("migrate")
+    .description("apply pending database migrations (or check for them with --check)")
+    .option("--check", "only check: exit 1 while migrations are pending or the database is newer")
+    .addHelpText("after", EXAMPLES)
+    .action(async (_options: MigrateOptions, cmd: Command) => {
+      const opts = cmd.optsWithGlobals<GlobalOptions & MigrateOptions>();
+      const config = await resolveCliConfig(opts);
+      const schema = config.values.schema;
+      // Migrating holds a single connection (for the advisory lock); a full-size pool would be waste.
+      await withPool(config, (pool) => (opts.check ? check(pool, schema, opts) : apply(pool, schema, opts)), {
+        max: 2,
+      });
+    });
+}
+
+async function apply(pool: pg.Pool, schema: string, opts: GlobalOptions): Promise<void> {
+  const result = await runMigrations(pool, schema);
+  const report: MigrateReport = {
+    schema,
+    current: result.current,
+    latest: LATEST_SCHEMA_VERSION,
+    pending: [],
+    newer: false,
+    applied: result.applied,
+  };
+  output(opts, report, () =>
+    result.applied.length === 0
+      ? `Schema "${schema}" is up to date (version ${result.current})`
+      : result.applied.map((m) => `Applied migration ${m.version} (${m.name}) to schema "${schema}"`),
+  );
+}
+
+async function check(pool: pg.Pool, schema: string, opts: GlobalOptions): Promise<void> {
+  const status = await migrationStatus(pool, schema);
+  const problem = describeProblem(status);
+  const report: MigrateReport = {
+    schema,
+    current: status.current,
+    latest: status.latest,
+    pending: status.pending,
+    newer: status.newer,
+  };
+  if (problem === undefined) {
+    output(opts, report, () => `Schema "${schema}" is up to date (version ${status.current})`);
+    return;
+  }
+  // With --json the data still goes to stdout; the failure itself is the usual one stderr line and exit 1.
+  if (opts.json) output(opts, report, () => []);
+  throw new SchemaError(problem);
+}
+
+function describeProblem(status: MigrationStatus): string | undefined {
+  if (status.newer) {
+    return `schema "${status.schema}" is at version ${status.current}, newer than this package supports (${status.latest}); upgrade reproq (npm update reproq)`;
+  }
+  if (status.pending.length === 0) return undefined;
+  const pending = status.pending.map((m) => `${m.version} (${m.name})`).join(", ");
+  return `schema "${status.schema}" is at version ${status.current}, this package needs ${status.latest}; pending migrations: ${pending}; run \`reproq migrate\``;
+}

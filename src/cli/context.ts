@@ -1,0 +1,100 @@
+/**
+ * Helpers shared by every command: the global options, configuration resolved from
+ * those flags, a pool that is always closed, and printing data as text or JSON.
+ * Commands stay thin: parse flags, call library functions, print through these helpers.
+ */
+import type pg from "pg";
+import { loadConfig, type ResolvedConfig } from "../config/load.js";
+import type { ReproqConfigInput } from "../config/schema.js";
+import { createPool } from "../db/pool.js";
+import { ConfigError } from "../errors.js";
+
+/** Options defined on the root command; every subcommand sees them through optsWithGlobals(). */
+export interface GlobalOptions {
+  config?: string;
+  dsn?: string;
+  schema?: string;
+  json?: boolean;
+  verbose?: boolean;
+}
+
+/** Resolves the configuration with --dsn and --schema as the highest-precedence layer. */
+export function resolveCliConfig(globals: GlobalOptions): Promise<ResolvedConfig> {
+  const overrides: Partial<ReproqConfigInput> = {};
+  if (globals.dsn !== undefined) overrides.databaseUrl = globals.dsn;
+  if (globals.schema !== undefined) overrides.schema = globals.schema;
+  return loadConfig({
+    configPath: globals.config,
+    overrides,
+    overrideSource: "flag",
+    flagNames: { databaseUrl: "--dsn", schema: "--schema" },
+  });
+}
+
+/** The configured database URL, or a ConfigError (exit 2) that says every way to set one. */
+export function requireDatabaseUrl(config: ResolvedConfig): string {
+  const url = config.values.databaseUrl;
+  if (url === undefined) {
+    throw new ConfigError(
+      "no database configured: pass --dsn, set DATABASE_URL, or set databaseUrl in reproq.yaml",
+    );
+  }
+  return url;
+}
+
+/**
+ * Runs `fn` with a pool and ends the pool however `fn` finishes, so an open pool
+ * never keeps the process alive after a command. `max` caps connections for commands
+ * that need only a few (a migration needs one).
+ */
+export async function withPool<T>(
+  config: ResolvedConfig,
+  fn: (pool: pg.Pool) => Promise<T>,
+  options: { max?: number } = {},
+): Promise<T> {
+  const pool = createPool({
+    url: requireDatabaseUrl(config),
+    max: Math.min(options.max ?? config.values.poolSize, config.values.poolSize),
+    applicationName: config.values.applicationName,
+  });
+  try {
+    return await fn(pool);
+  } finally {
+    // A failure to close must not hide the command's own error or result.
+    await pool.end().catch(() => {});
+  }
+}
+
+/** Writes one line (or several) to stdout. */
+export function printLines(lines: string | readonly string[]): void {
+  const text = typeof lines === "string" ? lines : lines.join("\n");
+  process.stdout.write(`${text}\n`);
+}
+
+/**
+ * Prints command output: `data` as JSON with --json, else the text `render` makes from it.
+ * Output goes to stdout; diagnostics and errors go to stderr, so `--json | jq` stays clean.
+ */
+export function output<T>(
+  globals: GlobalOptions,
+  data: T,
+  render: (data: T) => string | readonly string[],
+): void {
+  if (globals.json) {
+    printLines(JSON.stringify(data, null, 2));
+    return;
+  }
+  printLines(render(data));
+}
+
+/** Left-aligned columns separated by two spaces; the last column is not padded (no trailing blanks). */
+export function formatTable(headers: readonly string[], rows: ReadonlyArray<readonly string[]>): string[] {
+  const all = [headers, ...rows];
+  const widths = headers.map((_, column) => Math.max(...all.map((row) => (row[column] ?? "").length)));
+  return all.map((row) =>
+    row
+      .map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column] ?? 0)))
+      .join("  ")
+      .trimEnd(),
+  );
+}

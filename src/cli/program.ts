@@ -1,0 +1,48 @@
+/**
+ * Builds the `reproq` command tree. Global options live on the root command and every
+ * subcommand reads them with optsWithGlobals(). Commander never exits the process or
+ * prints errors itself: exitOverride() turns its exits into thrown CommanderErrors, and
+ * main.ts decides the message and the exit code, so all errors look alike.
+ */
+import { Command } from "commander";
+import { PACKAGE_VERSION } from "../version.js";
+import { registerConfigCommand } from "./commands/config.js";
+import { registerMigrateCommand } from "./commands/migrate.js";
+
+const EXAMPLES = `
+Examples:
+  $ reproq migrate                      create or upgrade Reproq's tables
+  $ reproq migrate --check              exit 1 while migrations are pending
+  $ reproq config --explain             show each setting and where it came from
+  $ reproq --dsn postgres://app@db/app --json migrate --check
+
+Exit status: 0 success, 1 failure, 2 usage or configuration error.
+`;
+
+export function buildProgram(): Command {
+  const program = new Command("reproq")
+    .description("Deterministic background tasks for Node.js on PostgreSQL.")
+    .version(PACKAGE_VERSION, "-V, --version", "print the reproq version")
+    .option(
+      "--config <file>",
+      "config file (default: $REPROQ_CONFIG, else reproq.yaml etc. in this directory)",
+    )
+    .option("--dsn <url>", "PostgreSQL URL (overrides REPROQ_DATABASE_URL and DATABASE_URL)")
+    .option("--schema <name>", 'PostgreSQL schema holding Reproq\'s tables (default "reproq")')
+    .option("--json", "print machine-readable JSON where the output is data")
+    .option("--verbose", "on errors, also print the stack trace and cause")
+    .addHelpText("after", EXAMPLES);
+
+  // These settings are copied to subcommands when they are created, so they come before the commands.
+  program
+    .exitOverride()
+    .configureOutput({
+      // main.ts prints the error as a single `reproq: ...` line; printing here too would double it.
+      outputError: () => {},
+    })
+    .configureHelp({ showGlobalOptions: true, sortSubcommands: true });
+
+  registerMigrateCommand(program);
+  registerConfigCommand(program);
+  return program;
+}
