@@ -468,11 +468,20 @@ export class Backend implements ResultSource {
     try {
       for (;;) {
         notified = false;
-        if (await check()) return;
+        try {
+          if (await check()) return;
+        } catch (error) {
+          // A connection blip must not end the wait: the listener reconnects and wakes us again.
+          if (!(mapDatabaseError(error, state.schema) instanceof ConnectionError)) throw error;
+        }
         const remaining = deadline - Date.now();
         if (remaining <= 0) {
-          const row = await this.fetchRow(resultId);
-          throw new WaitTimeoutError(resultId, timeoutMs ?? 0, row.status);
+          const row = await this.fetchRow(resultId).catch(() => null);
+          throw new WaitTimeoutError(
+            resultId,
+            timeoutMs ?? 0,
+            row?.status ?? "unknown (database unreachable)",
+          );
         }
         if (notified) continue;
         await new Promise<void>((resolve) => {

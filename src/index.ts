@@ -23,6 +23,7 @@ export {
   WaitTimeoutError,
 } from "./errors.js";
 export type { RunIdInput } from "./ids.js";
+export { type CancelOutcome, cancel } from "./ops/cancel.js";
 export { getTask, registeredTasks } from "./registry.js";
 export { type TaskErrorRecord, TaskResult, type WaitOptions } from "./result.js";
 export { type ConfigureOptions, close, configure, getBackend, getResult, migrate } from "./runtime.js";
@@ -36,3 +37,7 @@ export {
   task,
 } from "./task.js";
 export { PACKAGE_VERSION as VERSION } from "./version.js";
+export { NonRetryableError, snooze } from "./worker/control.js";
+export type { ExecutionRequest, ExecutionResult, Executor } from "./worker/executor.js";
+export { runWorker, type WorkerOptions } from "./worker/run.js";
+export { type ErrorRecord, type RunEvent, Worker, type WorkerEvents } from "./worker/worker.js";

@@ -25,6 +25,11 @@ const DEFAULT_ALIAS = "default";
 let settings: ConfigureOptions = {};
 const backends = new Map<string, Backend>();
 
+/** The settings given to configure() (the worker layers its own options on top). */
+export function currentSettings(): Readonly<ConfigureOptions> {
+  return settings;
+}
+
 /** Sets configuration for this process. Values here beat config files and the environment. */
 export function configure(options: ConfigureOptions = {}): void {
   if (options === null || typeof options !== "object") {

@@ -31,6 +31,8 @@ export interface TaskOptions<A extends unknown[] = unknown[]> {
   /** The handler receives a TaskContext as its first argument. */
   takesContext?: boolean;
   concurrency?: ConcurrencyOption<A>;
+  /** Retry delays for this task (default: the retryBase, retryCap and retryJitter settings). */
+  retry?: { base?: Duration; cap?: Duration; jitter?: number };
   /** Default lock key: no two runs with the same key run at once. */
   lockKey?: string | ((...args: A) => string);
 }
@@ -126,6 +128,14 @@ function validateOptions<A extends unknown[]>(name: string, options: TaskOptions
   if (options.maxAttempts !== undefined) validateMaxAttempts(options.maxAttempts, where);
   if (options.timeout !== undefined) timeoutToSeconds(options.timeout, where);
   if (options.expiresIn !== undefined) parseDuration(options.expiresIn, { name: `${where}: expiresIn` });
+  if (options.retry !== undefined) {
+    if (options.retry.base !== undefined) parseDuration(options.retry.base, { name: `${where}: retry.base` });
+    if (options.retry.cap !== undefined) parseDuration(options.retry.cap, { name: `${where}: retry.cap` });
+    const jitter = options.retry.jitter;
+    if (jitter !== undefined && (typeof jitter !== "number" || jitter < 0 || jitter > 1)) {
+      throw new InvalidInputError(`${where}: retry.jitter must be a number from 0 to 1`);
+    }
+  }
   if (options.concurrency !== undefined) {
     if (typeof options.concurrency.key !== "function") {
       throw new InvalidInputError(`${where}: concurrency.key must be a function of the task's arguments`);

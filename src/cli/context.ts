@@ -5,7 +5,7 @@
  */
 import type pg from "pg";
 import { loadConfig, type ResolvedConfig } from "../config/load.js";
-import type { ReproqConfigInput } from "../config/schema.js";
+import type { ConfigKey, ReproqConfigInput } from "../config/schema.js";
 import { createPool } from "../db/pool.js";
 import { ConfigError } from "../errors.js";
 
@@ -18,16 +18,26 @@ export interface GlobalOptions {
   verbose?: boolean;
 }
 
-/** Resolves the configuration with --dsn and --schema as the highest-precedence layer. */
-export function resolveCliConfig(globals: GlobalOptions): Promise<ResolvedConfig> {
-  const overrides: Partial<ReproqConfigInput> = {};
+/**
+ * Resolves the configuration with --dsn, --schema and any command flags (`flags`, keyed by
+ * setting, with `flagNames` giving their spelling) as the highest-precedence layer.
+ */
+export function resolveCliConfig(
+  globals: GlobalOptions,
+  flags: Partial<Record<ConfigKey, unknown>> = {},
+  flagNames: Partial<Record<ConfigKey, string>> = {},
+): Promise<ResolvedConfig> {
+  const overrides: Partial<Record<ConfigKey, unknown>> = {};
+  for (const [key, value] of Object.entries(flags)) {
+    if (value !== undefined) overrides[key as ConfigKey] = value;
+  }
   if (globals.dsn !== undefined) overrides.databaseUrl = globals.dsn;
   if (globals.schema !== undefined) overrides.schema = globals.schema;
   return loadConfig({
     configPath: globals.config,
-    overrides,
+    overrides: overrides as Partial<ReproqConfigInput>,
     overrideSource: "flag",
-    flagNames: { databaseUrl: "--dsn", schema: "--schema" },
+    flagNames: { databaseUrl: "--dsn", schema: "--schema", ...flagNames },
   });
 }
 

@@ -8,6 +8,7 @@ import { Command } from "commander";
 import { PACKAGE_VERSION } from "../version.js";
 import { registerConfigCommand } from "./commands/config.js";
 import { registerMigrateCommand } from "./commands/migrate.js";
+import { registerWorkerCommand } from "./commands/worker.js";
 
 const EXAMPLES = `
 Examples:
@@ -44,5 +45,6 @@ export function buildProgram(): Command {
 
   registerMigrateCommand(program);
   registerConfigCommand(program);
+  registerWorkerCommand(program);
   return program;
 }

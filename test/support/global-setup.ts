@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import path from "node:path";
 import pg from "pg";
 import type { TestProject } from "vitest/node";
-import { startEmbeddedPostgres } from "../../src/db/embedded.js";
+import { type EmbeddedPostgres, startEmbeddedPostgres } from "../../src/db/embedded.js";
 import { runMigrations } from "../../src/db/migrate.js";
 import { createPool } from "../../src/db/pool.js";
 import { MIGRATIONS } from "../../src/sql/migrations/index.js";
@@ -54,21 +54,38 @@ async function ensureTemplate(adminUrl: string): Promise<string> {
   }
 }
 
+async function otherClientsConnected(url: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url });
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()",
+    );
+    return (rows[0]?.n ?? 0) > 0;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   let adminUrl = process.env.DATABASE_URL;
-  let stop: (() => Promise<void>) | undefined;
+  let server: EmbeddedPostgres | undefined;
   if (!adminUrl) {
-    const server = await startEmbeddedPostgres({
+    server = await startEmbeddedPostgres({
       dataDir: path.resolve(".reproq/test-pg"),
       port: 54329,
       fast: true,
     });
     adminUrl = server.url;
-    stop = server.stop;
   }
   project.provide("pgAdminUrl", adminUrl);
   project.provide("pgTemplate", await ensureTemplate(adminUrl));
   return async () => {
-    await stop?.();
+    // Another test run may be sharing this server (it found it running and reused it, or we
+    // reused theirs): stop it only when nobody else is connected. A server left behind by a
+    // killed run has no clients, so the next run that reuses it stops it.
+    if (server && !(await otherClientsConnected(server.url))) await server.stop();
   };
 }

@@ -1,0 +1,123 @@
+/**
+ * Maintenance queries: the lease reaper, expiry of runs that never started, retention of
+ * finished runs and of stale worker rows. Each statement touches a bounded batch so no
+ * maintenance pass holds long locks.
+ */
+
+import { qualify } from "../db/names.js";
+import type { Queryable } from "../db/pool.js";
+
+export interface ReapedRun {
+  result_id: string;
+  status: string;
+  task_path: string;
+  leased_by: string | null;
+}
+
+/** RUNNING runs whose lease expired: back to READY while attempts remain, else FAILED (CANCELLED if cancel was requested). */
+export async function reapExpiredLeases(db: Queryable, schema: string, limit: number): Promise<ReapedRun[]> {
+  const t = qualify(schema, "task_runs");
+  const result = await db.query<ReapedRun>(
+    `WITH expired AS (
+       SELECT result_id, leased_by FROM ${t}
+        WHERE status = 'RUNNING' AND leased_until < now()
+        ORDER BY leased_until LIMIT $1 FOR UPDATE SKIP LOCKED
+     ), decided AS (
+       SELECT r.result_id, expired.leased_by,
+              CASE WHEN r.cancel_requested THEN 'CANCELLED'
+                   WHEN r.attempts < r.max_attempts THEN 'READY' ELSE 'FAILED' END AS next_status
+         FROM ${t} r JOIN expired USING (result_id)
+     )
+     UPDATE ${t} r
+        SET status = d.next_status, run_after = now(),
+            finished_at = CASE WHEN d.next_status = 'READY' THEN NULL ELSE now() END,
+            errors_json = r.errors_json || jsonb_build_array(jsonb_build_object(
+              'kind', 'lease_expired', 'class', NULL,
+              'message', 'worker ' || coalesce(d.leased_by, '?') || ' stopped renewing its lease (crashed, frozen or cut off)',
+              'stack', NULL, 'attempt', r.attempts, 'worker', d.leased_by, 'at', now())),
+            last_error = CASE WHEN d.next_status = 'READY' THEN r.last_error
+                              ELSE 'lease expired: worker ' || coalesce(d.leased_by, '?') || ' stopped renewing its lease' END,
+            leased_by = NULL, leased_until = NULL, lease_token = NULL, updated_at = now()
+       FROM decided d
+      WHERE r.result_id = d.result_id
+   RETURNING r.result_id, r.status, r.task_path, d.leased_by`,
+    [limit],
+  );
+  return result.rows;
+}
+
+/** What reapExpiredLeases would touch, without changing anything. */
+export async function listExpiredLeases(db: Queryable, schema: string, limit: number): Promise<ReapedRun[]> {
+  const result = await db.query<ReapedRun>(
+    `SELECT result_id,
+            CASE WHEN cancel_requested THEN 'CANCELLED' WHEN attempts < max_attempts THEN 'READY' ELSE 'FAILED' END AS status,
+            task_path, leased_by
+       FROM ${qualify(schema, "task_runs")}
+      WHERE status = 'RUNNING' AND leased_until < now()
+      ORDER BY leased_until LIMIT $1`,
+    [limit],
+  );
+  return result.rows;
+}
+
+/** READY or WAITING runs past expires_at become EXPIRED. */
+export async function expireRuns(db: Queryable, schema: string, limit: number): Promise<string[]> {
+  const t = qualify(schema, "task_runs");
+  const result = await db.query<{ result_id: string }>(
+    `UPDATE ${t} r
+        SET status = 'EXPIRED', finished_at = now(), last_error = 'expired before it started',
+            errors_json = r.errors_json || jsonb_build_array(jsonb_build_object(
+              'kind', 'expired', 'class', NULL, 'message', 'the run did not start before ' || r.expires_at,
+              'stack', NULL, 'attempt', r.attempts, 'worker', NULL, 'at', now())),
+            updated_at = now()
+      WHERE r.result_id IN (
+        SELECT result_id FROM ${t}
+         WHERE status IN ('READY','WAITING') AND expires_at <= now()
+         LIMIT $1 FOR UPDATE SKIP LOCKED)
+   RETURNING r.result_id`,
+    [limit],
+  );
+  return result.rows.map((r) => r.result_id);
+}
+
+/** Deletes up to `limit` finished runs with one of `statuses` that finished more than `olderThanMs` ago. */
+export async function deleteFinishedRuns(
+  db: Queryable,
+  schema: string,
+  statuses: readonly string[],
+  olderThanMs: number,
+  limit: number,
+): Promise<number> {
+  const t = qualify(schema, "task_runs");
+  const result = await db.query(
+    `DELETE FROM ${t}
+      WHERE result_id IN (
+        SELECT result_id FROM ${t}
+         WHERE status = ANY($1::text[]) AND finished_at < now() - $2 * interval '1 millisecond'
+         LIMIT $3 FOR UPDATE SKIP LOCKED)`,
+    [statuses, Math.round(olderThanMs), limit],
+  );
+  return result.rowCount ?? 0;
+}
+
+/** Deletes worker rows not seen for `olderThanMs`. */
+export async function deleteStaleWorkers(
+  db: Queryable,
+  schema: string,
+  olderThanMs: number,
+): Promise<string[]> {
+  const result = await db.query<{ worker_id: string }>(
+    `DELETE FROM ${qualify(schema, "workers")} WHERE last_seen_at < now() - $1 * interval '1 millisecond' RETURNING worker_id`,
+    [Math.round(olderThanMs)],
+  );
+  return result.rows.map((r) => r.worker_id);
+}
+
+export async function tryAdvisoryLock(db: Queryable, key: string): Promise<boolean> {
+  const result = await db.query<{ ok: boolean }>("SELECT pg_try_advisory_lock($1::bigint) AS ok", [key]);
+  return result.rows[0]?.ok === true;
+}
+
+export async function advisoryUnlock(db: Queryable, key: string): Promise<void> {
+  await db.query("SELECT pg_advisory_unlock($1::bigint)", [key]);
+}

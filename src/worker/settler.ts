@@ -1,0 +1,126 @@
+/**
+ * Writes attempt outcomes in batches: successes of the same tick go out as one UPDATE.
+ * When the database is unreachable the records are kept and retried with backoff, so
+ * results computed while the connection was down are written once it returns.
+ */
+import type pg from "pg";
+import type { Logger } from "pino";
+import { mapDatabaseError } from "../db/pool.js";
+import { ConnectionError } from "../errors.js";
+import {
+  completeRuns,
+  type FailureRecord,
+  type Fence,
+  type SuccessRecord,
+  settleFailure,
+} from "../sql/worker.js";
+
+const BATCH = 1000;
+
+export class Settler {
+  #pool: pg.Pool;
+  #schema: string;
+  #log: Logger;
+  #successes: SuccessRecord[] = [];
+  #failures: FailureRecord[] = [];
+  #running: Promise<void> | null = null;
+  #retryMs = 0;
+  #onWritten: (resultId: string, held: boolean) => void;
+
+  constructor(
+    pool: pg.Pool,
+    schema: string,
+    log: Logger,
+    onWritten: (resultId: string, held: boolean) => void,
+  ) {
+    this.#pool = pool;
+    this.#schema = schema;
+    this.#log = log;
+    this.#onWritten = onWritten;
+  }
+
+  get size(): number {
+    return this.#successes.length + this.#failures.length;
+  }
+
+  /** Runs whose outcome is not written yet: their leases must keep being renewed. */
+  pendingFences(): Fence[] {
+    return [...this.#successes, ...this.#failures].map(({ resultId, leaseToken }) => ({
+      resultId,
+      leaseToken,
+    }));
+  }
+
+  success(record: SuccessRecord): void {
+    this.#successes.push(record);
+    this.#kick();
+  }
+
+  failure(record: FailureRecord): void {
+    this.#failures.push(record);
+    this.#kick();
+  }
+
+  #kick(): void {
+    if (this.#running) return;
+    this.#running = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#drainLoop());
+  }
+
+  async #drainLoop(): Promise<void> {
+    try {
+      while (this.size > 0) {
+        try {
+          await this.#writeOnce();
+          this.#retryMs = 0;
+        } catch (error) {
+          const mapped = mapDatabaseError(error, this.#schema);
+          if (!(mapped instanceof ConnectionError)) {
+            // Not a connection problem: retrying the same write would fail the same way.
+            this.#log.error(
+              { err: error },
+              "could not record run outcomes; they are dropped and the leases will expire",
+            );
+            this.#successes = [];
+            this.#failures = [];
+            return;
+          }
+          this.#retryMs = Math.min(5000, Math.max(100, this.#retryMs * 2));
+          this.#log.warn(
+            { err: mapped.message, retryMs: this.#retryMs, pending: this.size },
+            "database unreachable; keeping results and retrying",
+          );
+          await new Promise((r) => setTimeout(r, this.#retryMs));
+        }
+      }
+    } finally {
+      this.#running = null;
+      if (this.size > 0) this.#kick();
+    }
+  }
+
+  async #writeOnce(): Promise<void> {
+    if (this.#successes.length > 0) {
+      const batch = this.#successes.slice(0, BATCH);
+      const held = new Set(await completeRuns(this.#pool, this.#schema, batch));
+      this.#successes.splice(0, batch.length);
+      for (const record of batch) this.#onWritten(record.resultId, held.has(record.resultId));
+    }
+    while (this.#failures.length > 0) {
+      const record = this.#failures[0]!;
+      const held = await settleFailure(this.#pool, this.#schema, record);
+      this.#failures.shift();
+      this.#onWritten(record.resultId, held);
+    }
+  }
+
+  /** Resolves when everything queued so far is written (or `timeoutMs` passed). */
+  async drain(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.size > 0 || this.#running) {
+      if (Date.now() > deadline) return false;
+      if (this.#running) await Promise.race([this.#running, new Promise((r) => setTimeout(r, 100))]);
+      else this.#kick();
+    }
+    return true;
+  }
+}

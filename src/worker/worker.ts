@@ -1,0 +1,774 @@
+/**
+ * The worker: claims READY runs in batches (FOR UPDATE SKIP LOCKED), runs them on an
+ * executor, settles outcomes in batches, keeps leases alive with heartbeats, reacts to
+ * cancel notifications, and shuts down gracefully. One worker per process is the usual
+ * deployment; several can share a process (each registers its own id).
+ */
+import { EventEmitter } from "node:events";
+import { hostname } from "node:os";
+import type pg from "pg";
+import pino, { type Logger } from "pino";
+import { decodeArgs, encodeValue, type JsonValue } from "../codec/tagged.js";
+import { loadConfig } from "../config/load.js";
+import type { ReproqConfig } from "../config/schema.js";
+import type { TaskContext } from "../context.js";
+import { Listener } from "../db/listener.js";
+import { assertSchemaCurrent } from "../db/migrate.js";
+import { advisoryKey, assertSchemaName, channelName } from "../db/names.js";
+import { createPool, mapDatabaseError } from "../db/pool.js";
+import { parseDuration } from "../duration.js";
+import { ConfigError } from "../errors.js";
+import { getTask, registeredTasks } from "../registry.js";
+import { currentSettings } from "../runtime.js";
+import {
+  advisoryUnlock,
+  deleteFinishedRuns,
+  expireRuns,
+  reapExpiredLeases,
+  tryAdvisoryLock,
+} from "../sql/maintenance.js";
+import {
+  type ClaimedRunRow,
+  claimRuns,
+  type FailureOutcome,
+  heartbeatRuns,
+  registerWorker,
+  saveRunMetadata,
+  touchWorker,
+  unregisterWorker,
+} from "../sql/worker.js";
+import type { TaskDefinition } from "../task.js";
+import { PACKAGE_VERSION } from "../version.js";
+import { type BackoffPolicy, retryDelayMs } from "./backoff.js";
+import { NonRetryableError, RunAborted, SnoozeSignal } from "./control.js";
+import { importTaskModules, makeAllowList, queueFilter, servesQueue } from "./discovery.js";
+import { type ExecutionResult, type Executor, InProcessExecutor, type OutputSink } from "./executor.js";
+import { RunLogs } from "./run-logs.js";
+import { Settler } from "./settler.js";
+
+export interface RunEvent {
+  id: string;
+  taskName: string;
+  queue: string;
+  attempt: number;
+  maxAttempts: number;
+  workerId: string;
+}
+
+export type WorkerEvents = {
+  started: [run: RunEvent];
+  succeeded: [run: RunEvent & { returnValue: unknown; durationMs: number }];
+  retrying: [run: RunEvent & { error: ErrorRecord; delayMs: number }];
+  failed: [run: RunEvent & { error: ErrorRecord }];
+  cancelled: [run: RunEvent];
+};
+
+export interface ErrorRecord {
+  kind: string;
+  class: string | null;
+  message: string;
+  stack: string | null;
+  attempt: number;
+  worker: string;
+  at: string;
+}
+
+export interface WorkerOptions {
+  /** Settings that override configure(), config files and the environment for this worker. */
+  config?: Partial<Record<keyof ReproqConfig, unknown>>;
+  configPath?: string;
+  cwd?: string;
+  /** Stop gracefully on SIGTERM/SIGINT (a second signal aborts at once). Default false in code, true in the CLI. */
+  handleSignals?: boolean;
+  /** A pino logger, or false for silence. Default: JSON lines on stderr at level info. */
+  logger?: Logger | false;
+  /** Use this executor instead of the one `isolation` selects. */
+  executor?: Executor;
+}
+
+interface InFlight {
+  row: ClaimedRunRow;
+  definition: TaskDefinition | undefined;
+  controller: AbortController;
+  context: TaskContext;
+  metadataBefore: string;
+  startedAt: number;
+  timer: NodeJS.Timeout | null;
+  lost: boolean;
+  logs: RunLogs | null;
+}
+
+let workersInProcess = 0;
+
+export class Worker {
+  readonly id: string;
+  #config: ReproqConfig;
+  #schema: string;
+  #pool: pg.Pool;
+  #listener: Listener;
+  #executor: Executor;
+  #log: Logger;
+  #settler: Settler;
+  #allow: (name: string) => boolean;
+  #backoff: BackoffPolicy;
+  #events = new EventEmitter<WorkerEvents>();
+  #inflight = new Map<string, InFlight>();
+  #stopping = false;
+  #stopped: Promise<void> | null = null;
+  #loopDone: Promise<void> | null = null;
+  #pending = true;
+  #wake: () => void = () => {};
+  #timers: NodeJS.Timeout[] = [];
+  #unsubscribers: Array<() => void> = [];
+  #claimErrors = 0;
+  #handleSignals: boolean;
+  #signalHandlers: Array<[NodeJS.Signals, () => void]> = [];
+  #finished = deferred();
+
+  private constructor(init: {
+    id: string;
+    config: ReproqConfig;
+    pool: pg.Pool;
+    listener: Listener;
+    executor: Executor;
+    log: Logger;
+    handleSignals: boolean;
+  }) {
+    this.id = init.id;
+    this.#config = init.config;
+    this.#schema = init.config.schema;
+    this.#pool = init.pool;
+    this.#listener = init.listener;
+    this.#executor = init.executor;
+    this.#log = init.log;
+    this.#handleSignals = init.handleSignals;
+    this.#allow = makeAllowList(init.config.allowedTaskModules);
+    this.#backoff = {
+      baseMs: init.config.retryBase,
+      capMs: init.config.retryCap,
+      jitter: init.config.retryJitter,
+    };
+    this.#settler = new Settler(init.pool, this.#schema, init.log, (resultId, held) => {
+      if (!held)
+        this.#log.warn(
+          { resultId },
+          "lease was lost before the outcome was written; the outcome is discarded",
+        );
+    });
+  }
+
+  /** Resolves configuration, checks the schema, imports task modules and starts working. */
+  static async start(options: WorkerOptions = {}): Promise<Worker> {
+    const settings = currentSettings();
+    const { pool: appPool, configPath, cwd: settingsCwd, ...overrides } = settings;
+    const cwd = options.cwd ?? settingsCwd ?? process.cwd();
+    const resolved = await loadConfig({
+      cwd,
+      configPath: options.configPath ?? configPath,
+      overrides: { ...overrides, ...(options.config as object) },
+      overrideSource: "code",
+    });
+    const config = resolved.values;
+    assertSchemaName(config.schema);
+    const log =
+      options.logger === false
+        ? pino({ enabled: false })
+        : (options.logger ?? pino({ base: { role: "worker" } }, pino.destination(2)));
+    if (!config.databaseUrl && !appPool) {
+      throw new ConfigError("no database configured: set DATABASE_URL, --dsn, or databaseUrl in the config");
+    }
+    if (config.heartbeatInterval >= config.leaseDuration) {
+      throw new ConfigError(
+        `heartbeatInterval (${config.heartbeatInterval} ms) must be shorter than leaseDuration (${config.leaseDuration} ms)`,
+      );
+    }
+    if (config.tasks?.length) await importTaskModules(config.tasks, cwd);
+    if (registeredTasks().length === 0) {
+      throw new ConfigError(
+        "no tasks are registered: pass --tasks (or set tasks in the config) or import your task modules before runWorker()",
+      );
+    }
+    const pool = createPool({
+      url: config.databaseUrl ?? "",
+      max: config.poolSize,
+      applicationName: `${config.applicationName}:worker`,
+    });
+    if (!config.databaseUrl && appPool) Object.assign(pool.options, appPool.options);
+    try {
+      await assertSchemaCurrent(pool, config.schema);
+    } catch (error) {
+      await pool.end();
+      throw error;
+    }
+    workersInProcess++;
+    const id =
+      config.workerId ?? `${hostname()}-${process.pid}${workersInProcess > 1 ? `-${workersInProcess}` : ""}`;
+    const listener = new Listener({
+      url: config.databaseUrl,
+      clientConfig: config.databaseUrl ? undefined : (appPool?.options as pg.ClientConfig),
+      applicationName: `${config.applicationName}:worker`,
+    });
+    let executor: Executor;
+    try {
+      executor = options.executor ?? (await makeExecutor(config, cwd));
+    } catch (error) {
+      await pool.end();
+      throw error;
+    }
+    const worker = new Worker({
+      id,
+      config,
+      pool,
+      listener,
+      executor,
+      log: log.child({ workerId: id }),
+      handleSignals: options.handleSignals ?? false,
+    });
+    await worker.#begin();
+    return worker;
+  }
+
+  on<E extends keyof WorkerEvents>(event: E, listener: (...args: WorkerEvents[E]) => void): this {
+    this.#events.on(event, listener as never);
+    return this;
+  }
+
+  off<E extends keyof WorkerEvents>(event: E, listener: (...args: WorkerEvents[E]) => void): this {
+    this.#events.off(event, listener as never);
+    return this;
+  }
+
+  /** Runs currently executing in this worker. */
+  get running(): number {
+    return this.#inflight.size;
+  }
+
+  /** Resolves when the worker has stopped (after stop() or a signal). */
+  get finished(): Promise<void> {
+    return this.#finished.promise;
+  }
+
+  #emit<E extends keyof WorkerEvents>(event: E, ...args: WorkerEvents[E]): void {
+    try {
+      // EventEmitter's typed emit cannot follow a generic event key; the map above keeps callers typed.
+      (this.#events.emit as (name: string, ...rest: unknown[]) => boolean).call(this.#events, event, ...args);
+    } catch (error) {
+      this.#log.warn({ err: error, event }, "a worker event listener threw");
+    }
+  }
+
+  async #begin(): Promise<void> {
+    const config = this.#config;
+    await registerWorker(this.#pool, this.#schema, {
+      workerId: this.id,
+      hostname: hostname(),
+      pid: process.pid,
+      version: PACKAGE_VERSION,
+      queues: config.queues,
+      concurrency: config.concurrency,
+      metadata: { isolation: this.#executor.kind },
+    }).catch((error) => {
+      throw mapDatabaseError(error, this.#schema);
+    });
+    this.#unsubscribers.push(
+      await this.#listener.subscribe(channelName(this.#schema, "enqueued"), (payload) =>
+        this.#onEnqueued(payload),
+      ),
+      await this.#listener.subscribe(channelName(this.#schema, "cancel"), (payload) =>
+        this.#onCancel(payload),
+      ),
+      this.#listener.onReconnect(() => this.#nudge()),
+    );
+    const every = (ms: number, fn: () => Promise<void>) => {
+      const timer = setInterval(() => void fn(), ms);
+      this.#timers.push(timer);
+    };
+    every(config.heartbeatInterval, () => this.#heartbeat());
+    every(config.pollInterval, async () => this.#nudge());
+    every(config.maintenanceInterval, () => this.#maintenance());
+    void this.#maintenance();
+    if (this.#handleSignals) {
+      for (const signal of ["SIGTERM", "SIGINT"] as const) {
+        const handler = () => {
+          if (this.#stopping) {
+            this.#log.warn("second signal: aborting running tasks now");
+            this.#abortAll("shutdown", "worker stopped by a second signal");
+            return;
+          }
+          this.#log.info({ signal }, "stopping: no new claims, waiting for running tasks");
+          void this.stop();
+        };
+        process.on(signal, handler);
+        this.#signalHandlers.push([signal, handler]);
+      }
+    }
+    this.#log.info(
+      { queues: config.queues, concurrency: config.concurrency, isolation: this.#executor.kind },
+      "worker started",
+    );
+    this.#loopDone = this.#loop();
+  }
+
+  #onEnqueued(payload: string): void {
+    let counts: Record<string, number>;
+    try {
+      counts = JSON.parse(payload) as Record<string, number>;
+    } catch {
+      this.#nudge();
+      return;
+    }
+    if (Object.keys(counts).some((queue) => queue === "*" || servesQueue(this.#config.queues, queue)))
+      this.#nudge();
+  }
+
+  #onCancel(payload: string): void {
+    const inflight = this.#inflight.get(payload);
+    if (inflight) inflight.controller.abort(new RunAborted("cancelled", "cancelled while running"));
+  }
+
+  /** There may be work: claim on the next turn of the loop. */
+  #nudge(): void {
+    this.#pending = true;
+    this.#wake();
+  }
+
+  async #loop(): Promise<void> {
+    const filter = queueFilter(this.#config.queues);
+    while (!this.#stopping) {
+      const free = this.#config.concurrency - this.#inflight.size;
+      if (free > 0 && this.#pending) {
+        this.#pending = false;
+        let rows: ClaimedRunRow[];
+        try {
+          rows = await claimRuns(this.#pool, this.#schema, {
+            workerId: this.id,
+            limit: free,
+            leaseMs: this.#config.leaseDuration,
+            queues: filter,
+          });
+          this.#claimErrors = 0;
+        } catch (error) {
+          this.#claimErrors++;
+          const delay = Math.min(5000, 100 * 2 ** Math.min(this.#claimErrors, 6));
+          this.#log.warn(
+            { err: (mapDatabaseError(error, this.#schema) as Error).message, retryMs: delay },
+            "claim failed; retrying",
+          );
+          this.#pending = true;
+          await this.#sleep(delay);
+          continue;
+        }
+        if (this.#stopping) {
+          // Claimed while stopping: hand them straight back.
+          for (const row of rows) this.#release(row);
+          break;
+        }
+        for (const row of rows) this.#start(row);
+        if (rows.length === free) this.#pending = true;
+        continue;
+      }
+      await this.#sleep(Number.POSITIVE_INFINITY);
+    }
+  }
+
+  /** Sleeps until woken (claimable work, a freed slot, stop) or `ms` passed. */
+  #sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = Number.isFinite(ms) ? setTimeout(resolve, ms) : null;
+      this.#wake = () => {
+        if (timer) clearTimeout(timer);
+        this.#wake = () => {};
+        resolve();
+      };
+    });
+  }
+
+  #release(row: ClaimedRunRow): void {
+    this.#settler.failure({
+      resultId: row.result_id,
+      leaseToken: row.lease_token,
+      outcome: { kind: "release" },
+      errorJson: null,
+      lastError: null,
+      metadataJson: null,
+      logsUri: null,
+    });
+  }
+
+  #runEvent(row: ClaimedRunRow): RunEvent {
+    return {
+      id: row.result_id,
+      taskName: row.task_path,
+      queue: row.queue_name,
+      attempt: row.attempts,
+      maxAttempts: row.max_attempts,
+      workerId: this.id,
+    };
+  }
+
+  #start(row: ClaimedRunRow): void {
+    const definition = getTask(row.task_path);
+    const controller = new AbortController();
+    const fence = { resultId: row.result_id, leaseToken: row.lease_token };
+    const metadata = { ...(row.metadata_json ?? {}) };
+    const logs = this.#config.logsDir ? new RunLogs(this.#config.logsDir, row.result_id, row.attempts) : null;
+    const taskLog = this.#log.child({ resultId: row.result_id, task: row.task_path });
+    const context: TaskContext = {
+      resultId: row.result_id,
+      attempt: row.attempts,
+      taskName: row.task_path,
+      queue: row.queue_name,
+      metadata,
+      saveMetadata: async () => {
+        await saveRunMetadata(this.#pool, this.#schema, fence, JSON.stringify(context.metadata));
+      },
+      signal: controller.signal,
+      log: {
+        info: (message, fields) => taskLog.info(fields ?? {}, message),
+        warn: (message, fields) => taskLog.warn(fields ?? {}, message),
+        error: (message, fields) => taskLog.error(fields ?? {}, message),
+      },
+    };
+    const inflight: InFlight = {
+      row,
+      definition,
+      controller,
+      context,
+      metadataBefore: JSON.stringify(metadata),
+      startedAt: Date.now(),
+      timer: null,
+      lost: false,
+      logs,
+    };
+    this.#inflight.set(row.result_id, inflight);
+    if (row.cancel_requested)
+      controller.abort(new RunAborted("cancelled", "cancel was requested before the run started"));
+    void this.#execute(inflight);
+  }
+
+  async #execute(inflight: InFlight): Promise<void> {
+    const { row, definition, controller } = inflight;
+    let result: ExecutionResult;
+    if (!definition) {
+      result = {
+        ok: false,
+        error: new UnrunnableTask("unknown_task", `task "${row.task_path}" is not registered in this worker`),
+      };
+    } else if (!this.#allow(row.task_path)) {
+      result = {
+        ok: false,
+        error: new UnrunnableTask(
+          "not_allowed",
+          `task "${row.task_path}" is not in this worker's allowedTaskModules`,
+        ),
+      };
+    } else {
+      let args: unknown[] | null = null;
+      try {
+        args = decodeArgs(row.args as JsonValue);
+      } catch (error) {
+        result = { ok: false, error: new UnrunnableTask("bad_payload", (error as Error).message) };
+      }
+      if (args) {
+        inflight.timer = setTimeout(
+          () => controller.abort(new RunAborted("timeout", `timed out after ${row.timeout_seconds} s`)),
+          row.timeout_seconds * 1000,
+        );
+        this.#emit("started", this.#runEvent(row));
+        const output: OutputSink | undefined = inflight.logs ?? undefined;
+        result = await this.#executor
+          .execute({
+            run: row,
+            definition,
+            args,
+            signal: controller.signal,
+            context: inflight.context,
+            output,
+          })
+          .catch((error: unknown) => ({ ok: false as const, error }));
+      }
+    }
+    // Every branch above assigns result.
+    this.#finish(inflight, result!);
+  }
+
+  #finish(inflight: InFlight, result: ExecutionResult): void {
+    const { row } = inflight;
+    if (inflight.timer) clearTimeout(inflight.timer);
+    this.#inflight.delete(row.result_id);
+    this.#wake();
+    if (
+      inflight.lost ||
+      (!result.ok && result.error instanceof RunAborted && result.error.reason === "lease_lost")
+    ) {
+      this.#log.warn(
+        { resultId: row.result_id },
+        "lease lost while running; another worker owns the run now",
+      );
+      return;
+    }
+    const metadataNow = JSON.stringify(inflight.context.metadata);
+    const metadataJson = metadataNow !== inflight.metadataBefore ? metadataNow : null;
+    const logsUri = inflight.logs?.finish() ?? null;
+    const event = this.#runEvent(row);
+    if (result.ok) {
+      let returnJson: string | undefined;
+      try {
+        returnJson = JSON.stringify(encodeValue(result.value, "returnValue"));
+      } catch (error) {
+        result = { ok: false, error: new UnrunnableTask("bad_return", (error as Error).message) };
+      }
+      if (returnJson !== undefined) {
+        this.#settler.success({
+          resultId: row.result_id,
+          leaseToken: row.lease_token,
+          returnJson,
+          metadataJson,
+          logsUri,
+        });
+        this.#emit("succeeded", {
+          ...event,
+          returnValue: result.ok ? result.value : undefined,
+          durationMs: Date.now() - inflight.startedAt,
+        });
+        return;
+      }
+    }
+    if (result.ok) return;
+    const { outcome, record } = this.#classify(row, result.error);
+    this.#settler.failure({
+      resultId: row.result_id,
+      leaseToken: row.lease_token,
+      outcome,
+      errorJson: record ? JSON.stringify(record) : null,
+      lastError:
+        record && (outcome.kind === "fail" || outcome.kind === "cancel")
+          ? record.message.slice(0, 1024)
+          : null,
+      metadataJson,
+      logsUri,
+    });
+    if (outcome.kind === "retry" && record)
+      this.#emit("retrying", { ...event, error: record, delayMs: outcome.delayMs });
+    else if (outcome.kind === "fail" && record) this.#emit("failed", { ...event, error: record });
+    else if (outcome.kind === "cancel") this.#emit("cancelled", event);
+  }
+
+  #classify(row: ClaimedRunRow, error: unknown): { outcome: FailureOutcome; record: ErrorRecord | null } {
+    const record = (kind: string): ErrorRecord => {
+      const err = error instanceof Error ? error : null;
+      return {
+        kind,
+        class: err ? err.constructor?.name || err.name : typeof error,
+        message: err ? err.message : String(error),
+        stack: err?.stack ?? null,
+        attempt: row.attempts,
+        worker: this.id,
+        at: new Date().toISOString(),
+      };
+    };
+    const retryOrFail = (kind: string) => {
+      if (row.attempts < row.max_attempts) {
+        const policy = taskBackoff(getTask(row.task_path), this.#backoff);
+        return {
+          outcome: { kind: "retry", delayMs: retryDelayMs(row.attempts, policy) } as const,
+          record: record(kind),
+        };
+      }
+      return { outcome: { kind: "fail" } as const, record: record(kind) };
+    };
+    if (error instanceof RunAborted) {
+      switch (error.reason) {
+        case "timeout":
+          return retryOrFail("timeout");
+        case "cancelled":
+          return { outcome: { kind: "cancel" }, record: record("cancelled") };
+        default:
+          return { outcome: { kind: "release" }, record: null };
+      }
+    }
+    if (error instanceof SnoozeSignal)
+      return { outcome: { kind: "snooze", delayMs: error.delayMs }, record: null };
+    if (error instanceof UnrunnableTask) return { outcome: { kind: "fail" }, record: record(error.kind) };
+    if (error instanceof NonRetryableError) {
+      // Errors rebuilt from a child process carry the kind the child determined (unknown_task, bad_return ...).
+      const kind = (error as NonRetryableError & { kind?: unknown }).kind;
+      return { outcome: { kind: "fail" }, record: record(typeof kind === "string" ? kind : "non_retryable") };
+    }
+    return retryOrFail("exception");
+  }
+
+  async #heartbeat(): Promise<void> {
+    const sent = new Map<string, InFlight>();
+    for (const [id, inflight] of this.#inflight) if (!inflight.lost) sent.set(id, inflight);
+    const fences = [
+      ...[...sent.values()].map(({ row }) => ({ resultId: row.result_id, leaseToken: row.lease_token })),
+      ...this.#settler.pendingFences(),
+    ];
+    try {
+      const held = await heartbeatRuns(this.#pool, this.#schema, fences, this.#config.leaseDuration);
+      const heldIds = new Set(held.map((r) => r.result_id));
+      for (const [id, inflight] of sent) {
+        if (this.#inflight.get(id) !== inflight) continue;
+        if (!heldIds.has(id)) {
+          inflight.lost = true;
+          inflight.controller.abort(
+            new RunAborted("lease_lost", "the lease was lost (another worker re-claimed the run)"),
+          );
+        }
+      }
+      for (const row of held) {
+        if (row.cancel_requested) this.#onCancel(row.result_id);
+      }
+      await touchWorker(this.#pool, this.#schema, this.id);
+    } catch (error) {
+      this.#log.warn({ err: (mapDatabaseError(error, this.#schema) as Error).message }, "heartbeat failed");
+    }
+  }
+
+  async #maintenance(): Promise<void> {
+    if (this.#stopping) return;
+    let client: pg.PoolClient | null = null;
+    const key = advisoryKey(this.#schema, "maintenance");
+    try {
+      client = await this.#pool.connect();
+      if (!(await tryAdvisoryLock(client, key))) return;
+      try {
+        await runMaintenance(client, this.#schema, this.#config, this.#log);
+      } finally {
+        await advisoryUnlock(client, key);
+      }
+    } catch (error) {
+      this.#log.warn({ err: (mapDatabaseError(error, this.#schema) as Error).message }, "maintenance failed");
+    } finally {
+      client?.release();
+    }
+  }
+
+  #abortAll(cause: "shutdown", message: string): void {
+    for (const inflight of this.#inflight.values()) inflight.controller.abort(new RunAborted(cause, message));
+  }
+
+  /** Stops claiming, lets running tasks finish within shutdownTimeout, then aborts and releases the rest. */
+  stop(options: { timeout?: number | string } = {}): Promise<void> {
+    this.#stopped ??= this.#shutdown(
+      options.timeout === undefined
+        ? this.#config.shutdownTimeout
+        : parseDuration(options.timeout, { name: "stop timeout" }),
+    );
+    return this.#stopped;
+  }
+
+  async #shutdown(graceMs: number): Promise<void> {
+    this.#stopping = true;
+    this.#wake();
+    await this.#loopDone;
+    const deadline = Date.now() + graceMs;
+    while (this.#inflight.size > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, Math.min(50, Math.max(1, deadline - Date.now()))));
+    }
+    if (this.#inflight.size > 0) {
+      this.#log.warn(
+        { running: this.#inflight.size },
+        "grace period over: aborting and releasing running tasks",
+      );
+      this.#abortAll("shutdown", "the worker shut down before the run finished");
+      while (this.#inflight.size > 0) await new Promise((r) => setTimeout(r, 10));
+    }
+    for (const timer of this.#timers) clearInterval(timer);
+    const written = await this.#settler.drain(30_000);
+    if (!written)
+      this.#log.error(
+        { pending: this.#settler.size },
+        "could not write every outcome; those leases will expire",
+      );
+    for (const unsubscribe of this.#unsubscribers) unsubscribe();
+    for (const [signal, handler] of this.#signalHandlers) process.off(signal, handler);
+    await unregisterWorker(this.#pool, this.#schema, this.id).catch(() => {});
+    await this.#executor.close();
+    await this.#listener.close();
+    await this.#pool.end().catch(() => {});
+    this.#log.info("worker stopped");
+    this.#finished.resolve();
+  }
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve: () => void = () => {};
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
+async function makeExecutor(config: ReproqConfig, cwd: string): Promise<Executor> {
+  if (config.isolation !== "process") return new InProcessExecutor();
+  const { ProcessExecutor } = await import("./process-executor.js");
+  // Children resolve configuration on their own; hand them this worker's database so handlers can enqueue.
+  const env: Record<string, string> = { REPROQ_SCHEMA: config.schema };
+  if (config.databaseUrl) env.REPROQ_DATABASE_URL = config.databaseUrl;
+  return new ProcessExecutor({
+    taskModules: config.tasks ?? [],
+    cwd,
+    maxRunsPerChild: config.maxRunsPerChild,
+    maxMemoryMb: config.maxChildMemoryMb,
+    env,
+  });
+}
+
+/** A run that cannot be executed at all (unknown task, not allowed, bad payload): never retried. */
+class UnrunnableTask extends Error {
+  readonly kind: string;
+  constructor(kind: string, message: string) {
+    super(message);
+    this.name = "UnrunnableTask";
+    this.kind = kind;
+  }
+}
+
+function taskBackoff(definition: TaskDefinition | undefined, fallback: BackoffPolicy): BackoffPolicy {
+  const retry = definition?.options.retry;
+  if (!retry) return fallback;
+  return {
+    baseMs: retry.base !== undefined ? parseDuration(retry.base) : fallback.baseMs,
+    capMs: retry.cap !== undefined ? parseDuration(retry.cap) : fallback.capMs,
+    jitter: retry.jitter ?? fallback.jitter,
+  };
+}
+
+/** One maintenance pass: reap expired leases, expire unstarted runs, apply retention. */
+export async function runMaintenance(
+  db: pg.ClientBase,
+  schema: string,
+  config: Pick<ReproqConfig, "retainSuccessful" | "retainFailed">,
+  log?: Logger,
+): Promise<{ reaped: number; expired: number; deleted: number }> {
+  const BATCH = 500;
+  let reaped = 0;
+  let expired = 0;
+  let deleted = 0;
+  for (let i = 0; i < 20; i++) {
+    const rows = await reapExpiredLeases(db, schema, BATCH);
+    reaped += rows.length;
+    if (rows.length < BATCH) break;
+  }
+  for (let i = 0; i < 20; i++) {
+    const rows = await expireRuns(db, schema, BATCH);
+    expired += rows.length;
+    if (rows.length < BATCH) break;
+  }
+  const rules: Array<[string[], number]> = [
+    [["SUCCESSFUL"], config.retainSuccessful],
+    [["FAILED", "CANCELLED", "EXPIRED"], config.retainFailed],
+  ];
+  for (const [statuses, age] of rules) {
+    if (age <= 0) continue;
+    for (let i = 0; i < 20; i++) {
+      const n = await deleteFinishedRuns(db, schema, statuses, age, 1000);
+      deleted += n;
+      if (n < 1000) break;
+    }
+  }
+  if (reaped + expired + deleted > 0) log?.info({ reaped, expired, deleted }, "maintenance pass");
+  return { reaped, expired, deleted };
+}

@@ -1,0 +1,151 @@
+/**
+ * Real worker processes (the `reproq worker` bin), killed, frozen and stopped, against a
+ * real PostgreSQL: nothing is lost and nothing is written twice past its lease.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { beforeAll, describe, expect, it } from "vitest";
+import { getResult } from "../dist/index.js";
+import { useReproq } from "./support/reproq.js";
+import { eventually, sleep } from "./support/worker.js";
+
+const ctx = useReproq();
+// The fixture's tasks are defined with the built package, like a user's task modules.
+const { sleepy, quick } = await import("./fixtures/fault-tasks.mjs");
+const distReproq = await import("../dist/index.js");
+
+interface Proc {
+  child: ChildProcess;
+  stderr: () => string;
+  exited: Promise<number | null>;
+}
+
+function startWorkerProcess(args: string[]): Proc {
+  const child = spawn(
+    process.execPath,
+    [
+      "dist/cli/main.js",
+      "worker",
+      "--tasks",
+      "test/fixtures/fault-tasks.mjs",
+      "--poll-interval",
+      "200ms",
+      ...args,
+    ],
+    {
+      env: { ...process.env, DATABASE_URL: ctx.db.url, REPROQ_MAINTENANCE_INTERVAL: "300ms" },
+      stdio: ["ignore", "ignore", "pipe"],
+    },
+  );
+  let err = "";
+  child.stderr?.on("data", (chunk) => {
+    err += chunk.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  return { child, stderr: () => err, exited };
+}
+
+async function statusOf(id: string): Promise<string> {
+  const { rows } = await ctx.db.pool.query("SELECT status FROM reproq.task_runs WHERE result_id = $1", [id]);
+  return rows[0].status;
+}
+
+// The built package keeps its own configuration (a separate module instance from src/).
+beforeAll(() => distReproq.configure({ databaseUrl: ctx.db.url }));
+
+describe("worker processes", () => {
+  it("exits 0 on SIGTERM after letting the running task finish", async () => {
+    const proc = startWorkerProcess(["--queues", "term", "--shutdown-timeout", "20s"]);
+    const r = await sleepy.using({ queue: "term" }).enqueue(800, "term");
+    await eventually(async () => (await statusOf(r.id)) === "RUNNING", 15_000);
+    proc.child.kill("SIGTERM");
+    expect(await proc.exited).toBe(0);
+    expect(await statusOf(r.id)).toBe("SUCCESSFUL");
+    const workers = await ctx.db.pool.query("SELECT count(*)::int AS n FROM reproq.workers");
+    expect(workers.rows[0].n).toBe(0);
+  });
+
+  it("re-runs a task once after its worker is SIGKILLed mid-run", async () => {
+    const victim = startWorkerProcess([
+      "--queues",
+      "kill",
+      "--lease-duration",
+      "2s",
+      "--heartbeat-interval",
+      "500ms",
+    ]);
+    const r = await sleepy.using({ queue: "kill" }).enqueue(1500, "kill");
+    await eventually(async () => (await statusOf(r.id)) === "RUNNING", 15_000);
+    victim.child.kill("SIGKILL");
+    await victim.exited;
+    const rescuer = startWorkerProcess([
+      "--queues",
+      "kill",
+      "--lease-duration",
+      "2s",
+      "--heartbeat-interval",
+      "500ms",
+    ]);
+    try {
+      const result = await getResult(r.id);
+      await result.wait({ timeout: 30_000 });
+      expect(result.status).toBe("SUCCESSFUL");
+      expect(result.attempts).toBe(2);
+      expect(result.errors.map((e) => e.kind)).toEqual(["lease_expired"]);
+      expect(result.workerIds).toHaveLength(2);
+      expect((result.returnValue as { pid: number }).pid).toBe(rescuer.child.pid);
+    } finally {
+      rescuer.child.kill("SIGTERM");
+      await rescuer.exited;
+    }
+  });
+
+  it("rejects the late writes of a worker frozen past its lease", async () => {
+    const frozen = startWorkerProcess([
+      "--queues",
+      "stop",
+      "--lease-duration",
+      "1500ms",
+      "--heartbeat-interval",
+      "300ms",
+    ]);
+    const r = await sleepy.using({ queue: "stop" }).enqueue(2500, "stop");
+    await eventually(async () => (await statusOf(r.id)) === "RUNNING", 15_000);
+    frozen.child.kill("SIGSTOP");
+    const other = startWorkerProcess([
+      "--queues",
+      "stop",
+      "--lease-duration",
+      "1500ms",
+      "--heartbeat-interval",
+      "300ms",
+    ]);
+    try {
+      const result = await getResult(r.id);
+      await result.wait({ timeout: 30_000 });
+      const winner = (result.returnValue as { pid: number }).pid;
+      expect(winner).toBe(other.child.pid);
+      const before = await ctx.db.pool.query(
+        "SELECT updated_at, return_json FROM reproq.task_runs WHERE result_id = $1",
+        [r.id],
+      );
+      frozen.child.kill("SIGCONT");
+      // Give the thawed worker time to finish its copy of the task and try to write it.
+      await sleep(4000);
+      const after = await ctx.db.pool.query(
+        "SELECT status, updated_at, return_json FROM reproq.task_runs WHERE result_id = $1",
+        [r.id],
+      );
+      expect(after.rows[0].status).toBe("SUCCESSFUL");
+      expect(after.rows[0].return_json).toEqual(before.rows[0].return_json);
+      expect(after.rows[0].updated_at).toEqual(before.rows[0].updated_at);
+      expect(frozen.stderr()).toMatch(/lease (was )?lost/);
+    } finally {
+      frozen.child.kill("SIGCONT");
+      frozen.child.kill("SIGTERM");
+      other.child.kill("SIGTERM");
+      await Promise.all([frozen.exited, other.exited]);
+    }
+    const q = await quick.using({ queue: "stop" }).enqueue(1);
+    expect(q.status).toBe("READY");
+  });
+});
