@@ -1,65 +1,78 @@
-// The quick start: enqueue runs (alone, in bulk, inside a transaction) and read them back.
-// Without DATABASE_URL it starts an embedded PostgreSQL whose data is kept under .reproq/.
-import path from "node:path";
-import { close, configure, getBackend, getResult, migrate } from "reproq";
-import { startEmbeddedPostgres } from "reproq/embedded";
-import { add, greet } from "./tasks.mjs";
+// The quick start's producer: enqueue runs (alone, in bulk, delayed, inside a transaction,
+// one that fails once) and wait for the worker to finish them. Run it with
+//   npm run quickstart
+// which is `reproq dev --tasks examples/quickstart/tasks.mjs --exec examples/quickstart/main.mjs`:
+// dev starts PostgreSQL (embedded unless DATABASE_URL is set), migrates, runs a worker and
+// runs this script with DATABASE_URL pointing at that database.
+import { close, configure, getBackend, getResult, TaskResultNotFoundError } from "reproq";
+import { add, flaky, greet } from "./tasks.mjs";
 
-let server;
-let databaseUrl = process.env.DATABASE_URL;
+const databaseUrl = process.env.DATABASE_URL;
 if (!databaseUrl) {
-  server = await startEmbeddedPostgres({ dataDir: path.resolve(".reproq/quickstart-pg") });
-  databaseUrl = server.url;
-  console.log(`Started an embedded PostgreSQL on port ${server.port}${server.reused ? " (reused)" : ""}`);
+  console.error("DATABASE_URL is not set; run this through `npm run quickstart` (reproq dev --exec ...)");
+  process.exit(1);
+}
+configure({ databaseUrl });
+
+/** One line per finished run: id, task, status, return value (or error), attempts. */
+function describe(run) {
+  const outcome = run.status === "SUCCESSFUL" ? JSON.stringify(run.returnValue) : run.lastError;
+  const attempts = `${run.attempts} attempt${run.attempts === 1 ? "" : "s"}`;
+  return `run ${run.id}  ${run.taskName}  ${run.status}  ${outcome}  (${attempts})`;
+}
+
+async function finish(run) {
+  await run.wait({ timeout: 30_000 });
+  console.log(`finished ${describe(run)}`);
+  return run;
 }
 
 try {
-  configure({ databaseUrl });
-  const migration = await migrate();
-  console.log(`Schema "${migration.schema}" is at version ${migration.current}`);
+  const single = await add.enqueue(1, 2);
+  console.log(`enqueued run ${single.id}: quickstart.add(1, 2)`);
 
-  const one = await add.enqueue(1, 2);
-  const again = await add.enqueue(1, 2); // same spec while active: the same run
+  const delayed = await greet.using({ runAfter: "1s" }).enqueue("Ada", new Date("2026-01-01T09:00:00Z"));
+  // The same spec while the first is still waiting: deduplicated to the same run.
+  const again = await greet.using({ runAfter: "1s" }).enqueue("Ada", new Date("2026-01-01T09:00:00Z"));
   console.log(
-    `enqueued run ${one.id}; enqueueing it again returned run ${again.id} (deduplicated: ${again.deduplicated})`,
+    `enqueued run ${delayed.id} to start in 1 s; enqueueing it again returned run ${again.id} (deduplicated: ${again.deduplicated})`,
   );
 
-  const later = await greet
-    .using({ runAfter: "10m", priority: 50 })
-    .enqueue("Ada", new Date("2026-01-01T09:00:00Z"));
-  console.log(`run ${later.id} waits until ${later.runAfter.toISOString()}`);
+  const retried = await flaky.enqueue("fetch the weather");
+  console.log(`enqueued run ${retried.id}: quickstart.flaky, which fails on its first attempt`);
 
-  const bulk = await getBackend().bulkEnqueue(
-    Array.from({ length: 1000 }, (_, i) => [add, [i, i], { queue: "bulk" }]),
-  );
+  const bulk = await getBackend().bulkEnqueue(Array.from({ length: 100 }, (_, i) => [add, [i, i]]));
   console.log(`bulk-enqueued ${bulk.length} runs in one statement: ${bulk[0].id} .. ${bulk.at(-1).id}`);
 
+  // Enqueue inside your own transaction: the run exists only if the transaction commits.
   const pool = await getBackend().pool();
   const client = await pool.connect();
+  let rolledBack;
   try {
     await client.query("BEGIN");
-    const inTx = await add.using({ client }).enqueue(40, 2);
+    rolledBack = await add.using({ client }).enqueue(40, 2);
     await client.query("ROLLBACK");
-    console.log(`run ${inTx.id} was enqueued inside a transaction that rolled back, so it does not exist`);
   } finally {
     client.release();
   }
+  try {
+    await getResult(rolledBack.id);
+    throw new Error(`run ${rolledBack.id} exists although its transaction rolled back`);
+  } catch (error) {
+    if (!(error instanceof TaskResultNotFoundError)) throw error;
+    console.log(`run ${rolledBack.id} was enqueued in a transaction that rolled back, so it does not exist`);
+  }
 
-  const loaded = await getResult(later.id);
+  const finished = await Promise.all([finish(single), finish(delayed), finish(retried)]);
+  const bulkDone = await Promise.all(bulk.map((run) => run.wait({ timeout: 30_000 })));
+  const succeeded = bulkDone.filter((run) => run.status === "SUCCESSFUL");
+  const sum = succeeded.reduce((total, run) => total + run.returnValue, 0);
   console.log(
-    JSON.stringify(
-      {
-        id: loaded.id,
-        task: loaded.taskName,
-        status: loaded.status,
-        args: loaded.args,
-        specHash: loaded.specHash,
-      },
-      null,
-      2,
-    ),
+    `finished ${succeeded.length} of ${bulkDone.length} bulk runs successfully; their return values add up to ${sum}`,
   );
+
+  // Exit 1 if anything failed, so `npm run quickstart` fails loudly too.
+  if ([...finished, ...bulkDone].some((run) => run.status !== "SUCCESSFUL")) process.exitCode = 1;
 } finally {
   await close();
-  await server?.stop();
 }

