@@ -24,6 +24,17 @@ export {
 } from "./errors.js";
 export type { RunIdInput } from "./ids.js";
 export { type CancelOutcome, cancel } from "./ops/cancel.js";
+export {
+  deleteRateLimit,
+  listQueueControls,
+  listRateLimits,
+  pauseQueue,
+  type QueueControl,
+  type RateLimit,
+  type RateLimitInput,
+  resumeQueue,
+  setRateLimit,
+} from "./ops/flow.js";
 export { getTask, registeredTasks } from "./registry.js";
 export { type TaskErrorRecord, TaskResult, type WaitOptions } from "./result.js";
 export { type ConfigureOptions, close, configure, getBackend, getResult, migrate } from "./runtime.js";

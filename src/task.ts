@@ -166,12 +166,12 @@ export function task<A extends unknown[], R>(
 ): TaskDefinition<A, Awaited<R>>;
 export function task<A extends unknown[], R>(
   name: string,
-  options: TaskOptions<NoInfer<A>> & { takesContext: true },
+  options: NoInfer<TaskOptions<A>> & { takesContext: true },
   handler: ContextHandler<A, R>,
 ): TaskDefinition<A, Awaited<R>>;
 export function task<A extends unknown[], R>(
   name: string,
-  options: TaskOptions<NoInfer<A>> & { takesContext?: false },
+  options: NoInfer<TaskOptions<A>> & { takesContext?: false },
   handler: Handler<A, R>,
 ): TaskDefinition<A, Awaited<R>>;
 export function task(

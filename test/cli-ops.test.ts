@@ -2,7 +2,6 @@
  * Operator commands (cancel, reclaim, prune-workers, logs, dev) run as the real `reproq` bin
  * from dist/ (build first) against this file's database, checked in SQL afterwards.
  */
-import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -11,55 +10,21 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { task } from "../src/index.js";
 import { LATEST_SCHEMA_VERSION, MIGRATIONS } from "../src/sql/migrations/index.js";
+import { type CliResult, lines, runCli } from "./support/cli.js";
 import { useReproq } from "./support/reproq.js";
 
-const BIN = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
 const DIST_INDEX = pathToFileURL(fileURLToPath(new URL("../dist/index.js", import.meta.url))).href;
 
 const ctx = useReproq();
 const noop = task("cliops.noop", async (n: number) => n);
 
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** The caller's environment without anything that configures Reproq, so each test sets only what it means to. */
-function cleanEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (name === "DATABASE_URL" || name.startsWith("REPROQ_")) continue;
-    env[name] = value;
-  }
-  return env;
-}
-
 function run(args: string[], options: { cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { cwd: options.cwd ?? workDir, env: cleanEnv(), timeout: options.timeoutMs ?? 20_000 },
-      (error, stdout, stderr) => {
-        // A non-zero exit is an expected outcome here; only a failure to run (or a timeout) is not.
-        if (error && typeof error.code !== "number") {
-          reject(error);
-          return;
-        }
-        resolve({ code: error ? Number(error.code) : 0, stdout, stderr });
-      },
-    );
-  });
+  return runCli(args, { cwd: options.cwd ?? workDir, timeoutMs: options.timeoutMs });
 }
 
 /** `reproq --dsn <this file's database> ...args` */
 function reproq(args: string[], options: { cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
   return run(["--dsn", ctx.db.url, ...args], options);
-}
-
-function lines(text: string): string[] {
-  return text.split("\n").filter((line) => line !== "");
 }
 
 async function row(id: string): Promise<Record<string, unknown>> {

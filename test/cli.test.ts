@@ -2,58 +2,22 @@
  * The `reproq` executable, run as a real subprocess from dist/ (npm test builds first),
  * so exit codes, stdout/stderr separation and process exit are tested as users see them.
  */
-import { execFile } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LATEST_SCHEMA_VERSION } from "../src/sql/migrations/index.js";
 import { PACKAGE_VERSION } from "../src/version.js";
+import { type CliResult, lines, runCli } from "./support/cli.js";
 import { useTestDatabase } from "./support/db.js";
 
-const BIN = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
 const UNREACHABLE = "postgres://x:hunter2@127.0.0.1:1/db";
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** The caller's environment without anything that configures Reproq, so each test sets only what it means to. */
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (name === "DATABASE_URL" || name.startsWith("REPROQ_")) continue;
-    env[name] = value;
-  }
-  return { ...env, ...extra };
-}
 
 function reproq(
   args: string[],
   options: { cwd?: string; env?: Record<string, string> } = {},
 ): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { cwd: options.cwd ?? emptyDir, env: cleanEnv(options.env), timeout: 20_000 },
-      (error, stdout, stderr) => {
-        // A non-zero exit is an expected outcome here; only a failure to run (or a timeout) is not.
-        if (error && typeof error.code !== "number") {
-          reject(error);
-          return;
-        }
-        resolve({ code: error ? Number(error.code) : 0, stdout, stderr });
-      },
-    );
-  });
-}
-
-function lines(text: string): string[] {
-  return text.split("\n").filter((line) => line !== "");
+  return runCli(args, { cwd: options.cwd ?? emptyDir, env: options.env });
 }
 
 let emptyDir: string;

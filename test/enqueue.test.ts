@@ -154,6 +154,8 @@ describe("enqueue", () => {
       void add.enqueue(1);
       // @ts-expect-error the key function receives the task's argument types
       void add.using({ concurrencyKey: (a: string) => a });
+      // @ts-expect-error a definition's key function is checked against the handler's parameters
+      task("typing.key", { concurrency: { key: (id: string) => id, limit: 1 } }, async (id: number) => id);
       void getBackend().bulkEnqueue([
         [add, [1, 2]],
         // @ts-expect-error wrong argument type inside a bulk item

@@ -8,7 +8,7 @@ import type { RunIdInput } from "../ids.js";
 import { resultIdIn } from "../ops/run-id.js";
 
 /** Re-throws InvalidInputError from `fn` as a UsageError naming `flag`. */
-function asUsage<T>(flag: string, fn: () => T): T {
+export function asUsage<T>(flag: string, fn: () => T): T {
   try {
     return fn();
   } catch (error) {

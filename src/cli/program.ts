@@ -9,9 +9,11 @@ import { PACKAGE_VERSION } from "../version.js";
 import { registerCancelCommand } from "./commands/cancel.js";
 import { registerConfigCommand } from "./commands/config.js";
 import { registerDevCommand } from "./commands/dev.js";
+import { registerLimitCommand } from "./commands/limit.js";
 import { registerLogsCommand } from "./commands/logs.js";
 import { registerMigrateCommand } from "./commands/migrate.js";
 import { registerPruneWorkersCommand } from "./commands/prune-workers.js";
+import { registerQueueCommands } from "./commands/queues.js";
 import { registerReclaimCommand } from "./commands/reclaim.js";
 import { registerWorkerCommand } from "./commands/worker.js";
 
@@ -58,5 +60,7 @@ export function buildProgram(): Command {
   registerReclaimCommand(program);
   registerPruneWorkersCommand(program);
   registerLogsCommand(program);
+  registerLimitCommand(program);
+  registerQueueCommands(program);
   return program;
 }

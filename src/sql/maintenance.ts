@@ -6,6 +6,7 @@
 
 import { qualify } from "../db/names.js";
 import type { Queryable } from "../db/pool.js";
+import { lockSlotsOf } from "./worker.js";
 
 export interface ReapedRun {
   result_id: string;
@@ -17,12 +18,13 @@ export interface ReapedRun {
 /** RUNNING runs whose lease expired: back to READY while attempts remain, else FAILED (CANCELLED if cancel was requested). */
 export async function reapExpiredLeases(db: Queryable, schema: string, limit: number): Promise<ReapedRun[]> {
   const t = qualify(schema, "task_runs");
+  // The reaper changes RUNNING runs too: it takes the counters' locks in key order first (see lockSlotsOf).
   const result = await db.query<ReapedRun>(
-    `WITH expired AS (
+    `WITH expired AS MATERIALIZED (
        SELECT result_id, leased_by FROM ${t}
         WHERE status = 'RUNNING' AND leased_until < now()
         ORDER BY leased_until LIMIT $1 FOR UPDATE SKIP LOCKED
-     ), decided AS (
+     ), ${lockSlotsOf(schema, "ARRAY(SELECT result_id FROM expired)").replace(/^WITH /, "")}, decided AS (
        SELECT r.result_id, expired.leased_by,
               CASE WHEN r.cancel_requested THEN 'CANCELLED'
                    WHEN r.attempts < r.max_attempts THEN 'READY' ELSE 'FAILED' END AS next_status
@@ -39,7 +41,7 @@ export async function reapExpiredLeases(db: Queryable, schema: string, limit: nu
                               ELSE 'lease expired: worker ' || coalesce(d.leased_by, '?') || ' stopped renewing its lease' END,
             leased_by = NULL, leased_until = NULL, lease_token = NULL, updated_at = now()
        FROM decided d
-      WHERE r.result_id = d.result_id
+      WHERE r.result_id = d.result_id AND (SELECT count(*) FROM locked_slots) >= 0
    RETURNING r.result_id, r.status, r.task_path, d.leased_by`,
     [limit],
   );

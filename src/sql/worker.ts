@@ -30,51 +30,27 @@ export interface QueueFilter {
 }
 
 /**
- * Claims up to `limit` runs in one statement: READY, due, not expired, in a served and
- * unpaused queue, ordered by priority, then run_after, then id.
+ * Claims up to `limit` runs in one call of the claim_runs() function (migration 2): READY,
+ * due, not expired, in a served and unpaused queue, with lock keys, concurrency limits and
+ * rate limits enforced; ordered by priority, then run_after, then id. `retryAfterMs` is set
+ * when a rate limit held runs back: the next token arrives then.
  */
 export async function claimRuns(
   db: Queryable,
   schema: string,
   options: { workerId: string; limit: number; leaseMs: number; queues: QueueFilter },
-): Promise<ClaimedRunRow[]> {
-  const t = qualify(schema, "task_runs");
-  const qc = qualify(schema, "queue_controls");
-  const { names, patterns } = options.queues;
-  const queueClause =
-    patterns.length === 0
-      ? names.length === 1
-        ? "r.queue_name = $4"
-        : "r.queue_name = ANY($4::text[])"
-      : "(r.queue_name = ANY($4::text[]) OR r.queue_name LIKE ANY($5::text[]))";
-  const params: unknown[] = [
-    options.limit,
-    options.workerId,
-    options.leaseMs,
-    names.length === 1 && patterns.length === 0 ? names[0] : names,
-  ];
-  if (patterns.length > 0) params.push(patterns);
-  const result = await db.query<ClaimedRunRow>(
-    `WITH picked AS (
-       SELECT r.result_id FROM ${t} r
-        WHERE r.status = 'READY' AND ${queueClause} AND r.run_after <= now()
-          AND (r.expires_at IS NULL OR r.expires_at > now())
-          AND NOT EXISTS (SELECT 1 FROM ${qc} c WHERE c.queue_name = r.queue_name AND c.paused)
-        ORDER BY r.priority DESC, r.run_after, r.result_id
-        LIMIT $1
-        FOR UPDATE SKIP LOCKED
-     )
-     UPDATE ${t} r
-        SET status = 'RUNNING', attempts = r.attempts + 1, started_at = COALESCE(r.started_at, now()),
-            last_attempted_at = now(), leased_by = $2, leased_until = now() + $3 * interval '1 millisecond',
-            lease_token = gen_random_uuid(), worker_ids = array_append(r.worker_ids, $2), updated_at = now()
-       FROM picked
-      WHERE r.result_id = picked.result_id
-   RETURNING r.result_id, r.task_path, r.queue_name, r.priority, r.spec_json->'args' AS args, r.attempts,
-             r.max_attempts, r.timeout_seconds, r.lease_token, r.metadata_json, r.enqueued_at, r.cancel_requested`,
-    params,
+): Promise<{ runs: ClaimedRunRow[]; retryAfterMs: number | null }> {
+  const result = await db.query<ClaimedRunRow & { retry_after_ms: string | null }>(
+    `SELECT * FROM ${qualify(schema, "claim_runs")}($1, $2, $3, $4::text[], $5::text[])`,
+    [options.workerId, options.limit, options.leaseMs, options.queues.names, options.queues.patterns],
   );
-  return result.rows;
+  const runs: ClaimedRunRow[] = [];
+  let retryAfterMs: number | null = null;
+  for (const row of result.rows) {
+    if (row.result_id === null) retryAfterMs = Number(row.retry_after_ms);
+    else runs.push(row);
+  }
+  return { runs, retryAfterMs };
 }
 
 export interface Fence {
@@ -100,6 +76,24 @@ export async function heartbeatRuns(
   return result.rows;
 }
 
+/**
+ * A WITH clause that locks, in key order, the concurrency counters of the given runs
+ * (referenced as `locked_slots`, it runs before any row is updated). The counters change in
+ * a trigger as runs leave RUNNING; taking their locks in the same order as claims do keeps
+ * concurrent completions and claims from deadlocking.
+ */
+export function lockSlotsOf(schema: string, idsExpr: string): string {
+  const t = qualify(schema, "task_runs");
+  return `WITH locked_slots AS MATERIALIZED (
+       SELECT cs.key FROM ${qualify(schema, "concurrency_slots")} cs
+        WHERE cs.key IN (
+          SELECT 'c:' || k.concurrency_key FROM ${t} k
+           WHERE k.result_id = ANY(${idsExpr}) AND k.concurrency_key IS NOT NULL AND k.concurrency_limit > 0
+          UNION
+          SELECT 'l:' || k.lock_key FROM ${t} k WHERE k.result_id = ANY(${idsExpr}) AND k.lock_key IS NOT NULL)
+        ORDER BY cs.key FOR UPDATE OF cs)`;
+}
+
 export interface SuccessRecord extends Fence {
   returnJson: string;
   /** New metadata JSON, or null to keep the stored value. */
@@ -116,12 +110,14 @@ export async function completeRuns(
   if (records.length === 0) return [];
   // `result_id = ANY($1)` keeps the plan on the primary key even when statistics say the table is empty.
   const result = await db.query<{ result_id: string }>(
-    `UPDATE ${qualify(schema, "task_runs")} r
+    `${lockSlotsOf(schema, "$1::bigint[]")}
+     UPDATE ${qualify(schema, "task_runs")} r
         SET status = 'SUCCESSFUL', finished_at = now(), return_json = u.ret::jsonb,
             metadata_json = COALESCE(u.meta::jsonb, r.metadata_json), logs_uri = COALESCE(u.logs, r.logs_uri),
             leased_by = NULL, leased_until = NULL, lease_token = NULL, last_error = NULL, updated_at = now()
        FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::text[], $5::text[]) AS u(id, token, ret, meta, logs)
       WHERE r.result_id = ANY($1::bigint[]) AND r.result_id = u.id AND r.lease_token = u.token AND r.status = 'RUNNING'
+        AND (SELECT count(*) FROM locked_slots) >= 0
    RETURNING r.result_id`,
     [
       records.map((r) => r.resultId),

@@ -14,6 +14,7 @@ import {
   type SuccessRecord,
   settleFailure,
 } from "../sql/worker.js";
+import { isTransientConflict } from "./transient.js";
 
 const BATCH = 1000;
 
@@ -74,6 +75,7 @@ export class Settler {
           this.#retryMs = 0;
         } catch (error) {
           const mapped = mapDatabaseError(error, this.#schema);
+          if (isTransientConflict(error)) continue;
           if (!(mapped instanceof ConnectionError)) {
             // Not a connection problem: retrying the same write would fail the same way.
             this.#log.error(

@@ -45,6 +45,7 @@ import { importTaskModules, makeAllowList, queueFilter, servesQueue } from "./di
 import { type ExecutionResult, type Executor, InProcessExecutor, type OutputSink } from "./executor.js";
 import { RunLogs } from "./run-logs.js";
 import { Settler } from "./settler.js";
+import { isTransientConflict } from "./transient.js";
 
 export interface RunEvent {
   id: string;
@@ -332,6 +333,21 @@ export class Worker {
     this.#wake();
   }
 
+  #retryTimer: NodeJS.Timeout | null = null;
+  #retryAt = 0;
+
+  /** A rate limit held runs back: claim again when its next token is due. */
+  #nudgeAfter(ms: number): void {
+    const at = Date.now() + ms;
+    if (this.#retryTimer && this.#retryAt <= at) return;
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    this.#retryAt = at;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = null;
+      this.#nudge();
+    }, ms);
+  }
+
   async #loop(): Promise<void> {
     const filter = queueFilter(this.#config.queues);
     while (!this.#stopping) {
@@ -340,14 +356,21 @@ export class Worker {
         this.#pending = false;
         let rows: ClaimedRunRow[];
         try {
-          rows = await claimRuns(this.#pool, this.#schema, {
+          const claimed = await claimRuns(this.#pool, this.#schema, {
             workerId: this.id,
             limit: free,
             leaseMs: this.#config.leaseDuration,
             queues: filter,
           });
+          rows = claimed.runs;
+          if (claimed.retryAfterMs !== null) this.#nudgeAfter(claimed.retryAfterMs);
           this.#claimErrors = 0;
         } catch (error) {
+          if (isTransientConflict(error)) {
+            // A deadlock with another worker's completion: PostgreSQL rolled one back; just try again.
+            this.#pending = true;
+            continue;
+          }
           this.#claimErrors++;
           const delay = Math.min(5000, 100 * 2 ** Math.min(this.#claimErrors, 6));
           this.#log.warn(
@@ -676,6 +699,7 @@ export class Worker {
       while (this.#inflight.size > 0) await new Promise((r) => setTimeout(r, 10));
     }
     for (const timer of this.#timers) clearInterval(timer);
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
     const written = await this.#settler.drain(30_000);
     if (!written)
       this.#log.error(

@@ -1,10 +1,11 @@
 /** The ordered list of migrations. Append only: never edit one that has shipped. */
 import { migration0001 } from "./0001_initial.js";
+import { migration0002 } from "./0002_flow_control.js";
 import type { Migration } from "./types.js";
 
 export type { Migration } from "./types.js";
 
-export const MIGRATIONS: readonly Migration[] = [migration0001];
+export const MIGRATIONS: readonly Migration[] = [migration0001, migration0002];
 
 /** The schema version this package expects. */
 export const LATEST_SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1]!.version;

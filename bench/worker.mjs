@@ -1,0 +1,310 @@
+// Worker throughput and latency benchmark: bulk enqueue rate, drain rate of one worker at two
+// concurrencies, enqueue-to-start latency on an idle worker, and process RSS. Prints a markdown report.
+//
+//   npm run bench:worker              full run (20,000 tasks, 500 latency samples)
+//   npm run bench:worker -- --quick   2,000 tasks, 100 samples
+//   node bench/worker.mjs --tasks=50000 --concurrency=10 --samples=0   one phase, other sizes
+//
+// Uses DATABASE_URL's server when set (in a scratch database created and dropped here), else an
+// embedded PostgreSQL in .reproq/bench-pg with default durability, so commits really wait for fsync.
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import os from "node:os";
+import path from "node:path";
+import { performance } from "node:perf_hooks";
+import pg from "pg";
+import { embeddedDatabaseUrl, startEmbeddedPostgres } from "../dist/db/embedded.js";
+import { close, configure, getBackend, migrate, runWorker, task } from "../dist/index.js";
+
+const argv = process.argv.slice(2);
+const quick = argv.includes("--quick");
+const flag = (name, fallback) => {
+  const hit = argv.find((a) => a.startsWith(`--${name}=`));
+  return hit ? hit.slice(name.length + 3) : fallback;
+};
+const TASKS = Number(flag("tasks", quick ? 2_000 : 20_000));
+const SAMPLES = Number(flag("samples", quick ? 100 : 500));
+const CONCURRENCIES = flag("concurrency", "10,50").split(",").map(Number);
+const CHUNK = 5_000;
+const TARGET_DRAIN = 5_000;
+const TARGET_P50_MS = 5;
+
+// Distinct arguments per run: identical specs would be deduplicated into one active run.
+const noop = task("bench.noop", async (_i) => null);
+
+/** Start times of latency probes, keyed by the probe's argument; the bench awaits them. */
+const started = new Map();
+const ping = task("bench.ping", async (key) => {
+  started.get(key)?.(performance.now());
+  return null;
+});
+
+// ---------------------------------------------------------------- database
+
+let server;
+let adminUrl = process.env.DATABASE_URL;
+let where;
+if (adminUrl) {
+  where = "DATABASE_URL server (scratch database)";
+} else {
+  server = await startEmbeddedPostgres({ dataDir: path.resolve(".reproq/bench-pg") });
+  adminUrl = server.url;
+  where = "embedded PostgreSQL in .reproq/bench-pg (scratch database)";
+}
+const dbName = `reproq_bench_${randomBytes(4).toString("hex")}`;
+const admin = new pg.Client({ connectionString: adminUrl });
+await admin.connect();
+if (server) {
+  // The embedded cluster is the bench's own: scratch databases of interrupted runs can go.
+  const { rows: stale } = await admin.query(
+    "SELECT datname FROM pg_database WHERE datname LIKE 'reproq\\_bench\\_%'",
+  );
+  for (const { datname } of stale) await admin.query(`DROP DATABASE "${datname}" WITH (FORCE)`);
+}
+await admin.query(`CREATE DATABASE ${dbName}`);
+const databaseUrl = server ? embeddedDatabaseUrl(server, dbName) : withDatabase(adminUrl, dbName);
+
+function withDatabase(url, name) {
+  const u = new URL(url);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+const sql = new pg.Client({ connectionString: databaseUrl });
+const rows = [];
+const loadBefore = os.loadavg();
+let info;
+
+try {
+  await sql.connect();
+  // A neutral cwd, so a config file in the project cannot change the settings measured.
+  configure({ databaseUrl, cwd: os.tmpdir() });
+  const { schema } = await migrate();
+  const table = `"${schema}".task_runs`;
+  info = await serverInfo(sql);
+  const commit = await commitRoundTrip(sql, SAMPLES > 0 ? 200 : 0);
+
+  // The first fill of a new database has no planner statistics yet (as after TRUNCATE or a burst
+  // into an idle table, until autovacuum's next ANALYZE); later drains ANALYZE first, as on a live table.
+  const phases = [
+    { concurrency: CONCURRENCIES[0], analyze: false },
+    ...CONCURRENCIES.map((concurrency) => ({ concurrency, analyze: true })),
+  ];
+  const enqueueRates = [];
+  const drains = [];
+  for (const phase of phases) {
+    await sql.query(`TRUNCATE ${table}`);
+    enqueueRates.push(await bulkEnqueue(TASKS));
+    if (phase.analyze) await sql.query(`ANALYZE ${table}`);
+    drains.push({ ...phase, ...(await drain(table, phase.concurrency, TASKS)) });
+  }
+  const rss = process.memoryUsage().rss;
+
+  await sql.query(`TRUNCATE ${table}`);
+  const latency = SAMPLES > 0 ? await measureLatency(SAMPLES) : null;
+
+  rows.push([
+    `bulk enqueue (${fmt(TASKS)} no-op, chunks of ${fmt(Math.min(CHUNK, TASKS))})`,
+    `${fmt(median(enqueueRates))} tasks/s (median; runs: ${enqueueRates.map(fmt).join(", ")})`,
+    "-",
+  ]);
+  for (const d of drains) {
+    const stats = d.analyze ? "statistics current" : "table never analyzed";
+    rows.push([
+      `drain ${fmt(TASKS)} no-op, one worker, concurrency ${d.concurrency} (${stats})`,
+      `${fmt(d.rate)} tasks/s (node CPU ${d.cpu.toFixed(0)}% of a core)`,
+      `>= ${fmt(TARGET_DRAIN)} tasks/s`,
+    ]);
+  }
+  if (latency) {
+    rows.push([
+      `enqueue-to-start latency p50 / p95 / p99 (${SAMPLES} sequential, idle worker)`,
+      latency.total.map(ms).join(" / "),
+      `p50 < ${TARGET_P50_MS} ms`,
+    ]);
+    rows.push(["- of which enqueue() round trip", latency.enqueue.map(ms).join(" / "), "-"]);
+    rows.push(["- of which enqueue() returned to handler start", latency.wake.map(ms).join(" / "), "-"]);
+    rows.push(["context: one-row UPDATE commit round trip", commit.map(ms).join(" / "), "-"]);
+  }
+  rows.push([
+    "process RSS after the drains (worker and bench share it)",
+    `${(rss / 2 ** 20).toFixed(0)} MiB`,
+    "-",
+  ]);
+} finally {
+  await close();
+  await sql.end().catch(() => {});
+  await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => {});
+  await admin.end().catch(() => {});
+  await server?.stop();
+}
+
+report();
+
+// ---------------------------------------------------------------- phases
+
+/** Enqueues `n` no-op runs in chunks, one statement per chunk; returns tasks/s. */
+async function bulkEnqueue(n) {
+  const backend = getBackend();
+  const t0 = performance.now();
+  for (let done = 0; done < n; done += CHUNK) {
+    const size = Math.min(CHUNK, n - done);
+    await backend.bulkEnqueue(Array.from({ length: size }, (_, k) => [noop, [done + k]]));
+  }
+  return n / ((performance.now() - t0) / 1000);
+}
+
+/**
+ * Starts one worker on a pre-filled queue and times it from runWorker() until every run is
+ * SUCCESSFUL in the table. Counting `succeeded` events costs nothing; the event fires before the
+ * batched write, so the end is confirmed with SQL once the count is reached.
+ */
+async function drain(table, concurrency, n) {
+  let succeeded = 0;
+  let allSeen;
+  const seen = new Promise((resolve) => {
+    allSeen = resolve;
+  });
+  const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  const worker = await runWorker({ config: { concurrency }, logger: false });
+  worker.on("succeeded", () => {
+    if (++succeeded === n) allSeen();
+  });
+  await seen;
+  for (;;) {
+    const { rows } = await sql.query(`SELECT count(*)::int AS n FROM ${table} WHERE status = 'SUCCESSFUL'`);
+    if (rows[0].n >= n) break;
+    await sleep(5);
+  }
+  const elapsed = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  await worker.stop();
+  return { rate: n / (elapsed / 1000), cpu: ((cpu.user + cpu.system) / 1000 / elapsed) * 100 };
+}
+
+/**
+ * Sequential probes on an idle worker: each enqueues one run and waits until its handler has
+ * started and its success was reported before the next, so no probe queues behind another.
+ */
+async function measureLatency(samples) {
+  const worker = await runWorker({ config: { concurrency: 10 }, logger: false });
+  // Counted rather than keyed by id: the run can finish before enqueue() has returned its id.
+  let succeeded = 0;
+  let onSucceeded = () => {};
+  worker.on("succeeded", () => {
+    succeeded++;
+    onSucceeded();
+  });
+  // Let the worker's first claim and maintenance pass finish so they do not land in the samples.
+  await sleep(500);
+  const total = [];
+  const enqueue = [];
+  const wake = [];
+  for (let i = 0; i < samples; i++) {
+    const key = `probe-${i}`;
+    const start = new Promise((resolve) => started.set(key, resolve));
+    const finished = new Promise((resolve) => {
+      onSucceeded = () => succeeded > i && resolve();
+    });
+    const t0 = performance.now();
+    await ping.enqueue(key);
+    const t1 = performance.now();
+    const t2 = await start;
+    await finished;
+    started.delete(key);
+    total.push(t2 - t0);
+    enqueue.push(t1 - t0);
+    wake.push(t2 - t1);
+  }
+  await worker.stop();
+  return { total: percentiles(total), enqueue: percentiles(enqueue), wake: percentiles(wake) };
+}
+
+/** The floor under every write: one autocommitted single-row UPDATE (WAL flush included). */
+async function commitRoundTrip(client, n) {
+  if (n === 0) return [0, 0, 0];
+  await client.query("CREATE TABLE bench_commit (x int); INSERT INTO bench_commit VALUES (0)");
+  const times = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await client.query("UPDATE bench_commit SET x = x + 1");
+    times.push(performance.now() - t0);
+  }
+  await client.query("DROP TABLE bench_commit");
+  return percentiles(times);
+}
+
+// ---------------------------------------------------------------- reporting
+
+async function serverInfo(client) {
+  const one = async (q) => Object.values((await client.query(q)).rows[0])[0];
+  return {
+    version: await one("SELECT version()"),
+    fsync: await one("SHOW fsync"),
+    synchronousCommit: await one("SHOW synchronous_commit"),
+    sharedBuffers: await one("SHOW shared_buffers"),
+  };
+}
+
+function revision() {
+  // Read-only: --no-optional-locks keeps status from refreshing the index behind a committer's back.
+  try {
+    const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], {
+      encoding: "utf8",
+      stdio: "pipe",
+    }).trim();
+    const dirty = execFileSync("git", ["--no-optional-locks", "status", "--porcelain", "--", "src"], {
+      encoding: "utf8",
+      stdio: "pipe",
+    });
+    return `${head}${dirty.trim() ? " with uncommitted changes in src/" : ""}`;
+  } catch {
+    return "unknown";
+  }
+}
+
+function report() {
+  const cpus = os.cpus();
+  const load = (l) => l.map((x) => x.toFixed(2)).join(" ");
+  const lines = [
+    `# Reproq worker benchmark${quick ? " (quick)" : ""}`,
+    "",
+    `- date: ${new Date().toISOString()}; code: ${revision()}`,
+    `- machine: ${cpus.length} cores (${cpus[0]?.model.trim() ?? "?"}), ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${os.platform()} ${os.release()}; load average before ${load(loadBefore)}, after ${load(os.loadavg())}`,
+    `- node: ${process.version}`,
+    `- database: ${where}; ${info?.version ?? "?"}`,
+    `- durability: fsync=${info?.fsync}, synchronous_commit=${info?.synchronousCommit}; shared_buffers=${info?.sharedBuffers}`,
+    `- settings: ${fmt(TASKS)} tasks per drain, ${SAMPLES} latency samples; worker defaults otherwise (poolSize 10, in-process executor); drains timed from runWorker() to the last SUCCESSFUL row`,
+    "",
+    "| measurement | result | target |",
+    "| --- | --- | --- |",
+    ...rows.map((r) => `| ${r.join(" | ")} |`),
+    "",
+    "Latency rows give p50 / p95 / p99.",
+    "",
+  ];
+  process.stdout.write(`${lines.join("\n")}\n`);
+}
+
+function percentiles(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (p) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+  return [at(50), at(95), at(99)];
+}
+
+function median(values) {
+  return percentiles(values)[0];
+}
+
+function ms(value) {
+  return `${value.toFixed(2)} ms`;
+}
+
+function fmt(n) {
+  return Math.round(n).toLocaleString("en-US");
+}
+
+function sleep(msDelay) {
+  return new Promise((resolve) => setTimeout(resolve, msDelay));
+}

@@ -1,0 +1,178 @@
+import { describe, expect, it } from "vitest";
+import {
+  deleteRateLimit,
+  listRateLimits,
+  pauseQueue,
+  resumeQueue,
+  setRateLimit,
+  task,
+} from "../src/index.js";
+import { useReproq } from "./support/reproq.js";
+import { maxOverlap, type Span } from "./support/spans.js";
+import { eventually, sleep, startWorker } from "./support/worker.js";
+
+const ctx = useReproq();
+
+const spans = new Map<string, Span[]>();
+const hold = task("flow.hold", async (group: string, ms: number, _tag: number) => {
+  const span = { start: performance.now(), end: 0 };
+  await sleep(ms);
+  span.end = performance.now();
+  const list = spans.get(group) ?? [];
+  list.push(span);
+  spans.set(group, list);
+  return span;
+});
+
+describe("lock keys and concurrency limits", () => {
+  it("never runs two runs with the same lock key at once", async () => {
+    await startWorker({ concurrency: 10, queues: ["lock"] });
+    const runs = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        hold.using({ queue: "lock", lockKey: "account:1" }).enqueue("lock", 30, i),
+      ),
+    );
+    await Promise.all(runs.map((r) => r.wait({ timeout: 20_000 })));
+    expect(runs.every((r) => r.status === "SUCCESSFUL")).toBe(true);
+    expect(maxOverlap(spans.get("lock")!)).toBe(1);
+  });
+
+  it("keeps at most N runs of a concurrency key running, and uses all N", async () => {
+    await startWorker({ concurrency: 10, queues: ["conc"] });
+    const runs = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        hold.using({ queue: "conc", concurrencyKey: "user:7", concurrencyLimit: 3 }).enqueue("conc", 60, i),
+      ),
+    );
+    await Promise.all(runs.map((r) => r.wait({ timeout: 20_000 })));
+    expect(maxOverlap(spans.get("conc")!)).toBe(3);
+    const { rows } = await ctx.db.pool.query(
+      "SELECT running FROM reproq.concurrency_slots WHERE key = 'c:user:7'",
+    );
+    expect(rows[0].running).toBe(0);
+  });
+
+  it("takes the key function from the task definition (limits_concurrency)", async () => {
+    const perUser = task(
+      "flow.per-user",
+      { concurrency: { key: (user: number) => `u:${user}`, limit: 1 }, queue: "def" },
+      async (user: number, ms: number) => {
+        const span = { start: performance.now(), end: 0 };
+        await sleep(ms);
+        span.end = performance.now();
+        const list = spans.get(`def-${user}`) ?? [];
+        list.push(span);
+        spans.set(`def-${user}`, list);
+      },
+    );
+    await startWorker({ concurrency: 8, queues: ["def"] });
+    const runs = await Promise.all(Array.from({ length: 8 }, (_, i) => perUser.enqueue(i % 2, 40 + i)));
+    await Promise.all(runs.map((r) => r.wait({ timeout: 20_000 })));
+    expect(maxOverlap(spans.get("def-0")!)).toBe(1);
+    expect(maxOverlap(spans.get("def-1")!)).toBe(1);
+  });
+
+  it("does not let a saturated key hold back the runs behind it", async () => {
+    await startWorker({ concurrency: 4, queues: ["hol"] });
+    const blocker = await hold
+      .using({ queue: "hol", lockKey: "busy", priority: 100 })
+      .enqueue("hol-busy", 3000, 0);
+    await eventually(async () => (await blocker.refresh()).status === "RUNNING");
+    // Many higher-priority runs wait for the busy key; an unrelated low-priority run must still start.
+    await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        hold.using({ queue: "hol", lockKey: "busy", priority: 90 }).enqueue("hol-busy", 10, i + 1),
+      ),
+    );
+    const unrelated = await hold.using({ queue: "hol", priority: -50 }).enqueue("hol-free", 10, 0);
+    await unrelated.wait({ timeout: 10_000 });
+    expect((await blocker.refresh()).status).toBe("RUNNING");
+    expect(unrelated.status).toBe("SUCCESSFUL");
+  });
+});
+
+describe("rate limits", () => {
+  it("validates input and lists buckets", async () => {
+    await expect(setRateLimit({ key: "queues:x", rate: 1 })).rejects.toThrow(/not valid/);
+    await expect(setRateLimit({ key: "global", rate: -1 })).rejects.toThrow(/rate must be/);
+    await expect(setRateLimit({ key: "global", rate: 1, burst: 0 })).rejects.toThrow(/burst must be/);
+    const set = await setRateLimit({ key: "queue:listed", rate: 2.5 });
+    expect(set).toMatchObject({ key: "queue:listed", rate: 2.5, burst: 3, available: 3 });
+    expect((await listRateLimits()).map((l) => l.key)).toContain("queue:listed");
+    expect(await deleteRateLimit("queue:listed")).toBe(true);
+    expect(await deleteRateLimit("queue:listed")).toBe(false);
+  });
+
+  it("holds a queue to its rate (within 10% over 10 s), shared by two workers", async () => {
+    const rate = 20;
+    await setRateLimit({ key: "queue:rl", rate, burst: 1 });
+    const fast = task("flow.fast", async (n: number) => n);
+    await Promise.all(Array.from({ length: 400 }, (_, i) => fast.using({ queue: "rl" }).enqueue(i)));
+    await startWorker({ concurrency: 10, queues: ["rl"] });
+    await startWorker({ concurrency: 10, queues: ["rl"] });
+    await sleep(10_000);
+    const { rows } = await ctx.db.pool.query(
+      "SELECT min(started_at) AS first, count(*)::int AS n FROM reproq.task_runs WHERE queue_name = 'rl' AND status <> 'READY'",
+    );
+    const { rows: window } = await ctx.db.pool.query(
+      `SELECT count(*)::int AS n FROM reproq.task_runs
+        WHERE queue_name = 'rl' AND status <> 'READY' AND started_at < $1::timestamptz + interval '10 seconds'`,
+      [rows[0].first],
+    );
+    const started = window[0].n;
+    // burst 1 + 10 s × 20/s = 201 starts in the first 10 s
+    expect(started).toBeGreaterThanOrEqual(Math.floor(201 * 0.9));
+    expect(started).toBeLessThanOrEqual(Math.ceil(201 * 1.1));
+    await deleteRateLimit("queue:rl");
+  }, 30_000);
+
+  it("lets a task bucket override its queue's, and ignores buckets with rate 0", async () => {
+    const limited = task("flow.limited", async (n: number) => n);
+    const other = task("flow.other", async (n: number) => n);
+    await setRateLimit({ key: "queue:prec", rate: 1000, burst: 1000 });
+    await setRateLimit({ key: "task:flow.limited", rate: 0.001, burst: 1 });
+    // A rate-0 task bucket must not shadow (and so lift) the queue's limit.
+    await setRateLimit({ key: "task:flow.other", rate: 0 });
+    await startWorker({ concurrency: 5, queues: ["prec"] });
+    const limitedRuns = await Promise.all([1, 2, 3].map((n) => limited.using({ queue: "prec" }).enqueue(n)));
+    const otherRuns = await Promise.all([1, 2, 3].map((n) => other.using({ queue: "prec" }).enqueue(n)));
+    await Promise.all(otherRuns.map((r) => r.wait({ timeout: 10_000 })));
+    await sleep(300);
+    const statuses = await Promise.all(limitedRuns.map(async (r) => (await r.refresh()).status));
+    expect(statuses.filter((s) => s === "SUCCESSFUL")).toHaveLength(1);
+    expect(statuses.filter((s) => s === "READY")).toHaveLength(2);
+    for (const key of ["queue:prec", "task:flow.limited", "task:flow.other"]) await deleteRateLimit(key);
+  });
+});
+
+describe("pause and resume", () => {
+  it("claims nothing from a paused queue while running work finishes", async () => {
+    await startWorker({ concurrency: 4, queues: ["pq"] });
+    const running = await hold.using({ queue: "pq" }).enqueue("pq", 500, 0);
+    await eventually(async () => (await running.refresh()).status === "RUNNING");
+    const paused = await pauseQueue("pq", { reason: "maintenance" });
+    expect(paused).toMatchObject({ queue: "pq", paused: true, reason: "maintenance" });
+    const waiting = await hold.using({ queue: "pq" }).enqueue("pq", 10, 1);
+    await running.wait({ timeout: 10_000 });
+    expect(running.status).toBe("SUCCESSFUL");
+    await sleep(700);
+    expect((await waiting.refresh()).status).toBe("READY");
+    expect((await resumeQueue("pq")).paused).toBe(false);
+    await waiting.wait({ timeout: 10_000 });
+    expect(waiting.status).toBe("SUCCESSFUL");
+  });
+});
+
+describe("expiry", () => {
+  it("ends a run that could not start before its deadline EXPIRED, never started", async () => {
+    await startWorker({ concurrency: 2, queues: ["exp"], maintenanceInterval: "200ms" });
+    const holder = await hold.using({ queue: "exp", lockKey: "exp-lock" }).enqueue("exp", 1500, 0);
+    await eventually(async () => (await holder.refresh()).status === "RUNNING");
+    const late = await hold
+      .using({ queue: "exp", lockKey: "exp-lock", expiresIn: "300ms" })
+      .enqueue("exp", 10, 1);
+    await late.wait({ timeout: 10_000 });
+    expect([late.status, late.startedAt, late.attempts]).toEqual(["EXPIRED", null, 0]);
+    expect(late.errors[0]?.kind).toBe("expired");
+  });
+});
