@@ -41,7 +41,7 @@ describe("lock keys and concurrency limits", () => {
     await startWorker({ concurrency: 10, queues: ["conc"] });
     const runs = await Promise.all(
       Array.from({ length: 12 }, (_, i) =>
-        hold.using({ queue: "conc", concurrencyKey: "user:7", concurrencyLimit: 3 }).enqueue("conc", 60, i),
+        hold.using({ queue: "conc", concurrencyKey: "user:7", concurrencyLimit: 3 }).enqueue("conc", 300, i),
       ),
     );
     await Promise.all(runs.map((r) => r.wait({ timeout: 20_000 })));

@@ -36,7 +36,8 @@ export async function selectRateLimits(db: Queryable, schema: string): Promise<R
   const result = await db.query<RateLimitRow>(
     `SELECT key, tokens_per_second, burst_size, last_refilled_at, updated_at,
             least(burst_size::double precision,
-                  current_tokens + extract(epoch FROM (now() - last_refilled_at)) * tokens_per_second) AS available
+                  current_tokens + greatest(extract(epoch FROM (clock_timestamp() - last_refilled_at)), 0)
+                                   * tokens_per_second) AS available
        FROM ${qualify(schema, "rate_limits")} ORDER BY key`,
   );
   return result.rows;

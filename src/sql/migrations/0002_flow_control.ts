@@ -88,16 +88,21 @@ DECLARE
   v_seen bigint[] := '{}';
   v_keys text[];
   v_locked text[] := '{}';
+  v_clock timestamptz;
 BEGIN
   IF p_limit <= 0 THEN RETURN; END IF;
   SELECT EXISTS (SELECT 1 FROM ${s}.rate_limits WHERE tokens_per_second > 0) INTO v_limited;
   IF v_limited THEN
     -- Refill every active bucket, lock them in key order, and note which ones are empty.
     PERFORM 1 FROM ${s}.rate_limits WHERE tokens_per_second > 0 ORDER BY key FOR UPDATE;
+    -- Refill against the clock read now that the buckets are locked, not now() (the start of this
+    -- transaction): a claim that waited for the lock must not see a refill time in its future.
+    v_clock := clock_timestamp();
     UPDATE ${s}.rate_limits rl
        SET current_tokens = least(rl.burst_size::double precision,
-                                  rl.current_tokens + extract(epoch FROM (now() - rl.last_refilled_at)) * rl.tokens_per_second),
-           last_refilled_at = now()
+                                  rl.current_tokens
+                                  + greatest(extract(epoch FROM (v_clock - rl.last_refilled_at)), 0) * rl.tokens_per_second),
+           last_refilled_at = greatest(rl.last_refilled_at, v_clock)
      WHERE rl.tokens_per_second > 0;
     SELECT coalesce(array_agg(substr(key, 6)) FILTER (WHERE key LIKE 'task:%'), '{}'),
            coalesce(array_agg(substr(key, 7)) FILTER (WHERE key LIKE 'queue:%'), '{}'),
@@ -234,7 +239,10 @@ $fn$;
 -- The candidate scan must walk a claim index in order and stop at LIMIT. Without statistics
 -- (a new or truncated table) the planner would rather sort every READY row, which is orders
 -- of magnitude slower with a backlog; sorting inside the function is only ever small.
+-- Disabling sorts inflates plan costs past jit_above_cost, and JIT-compiling each of the
+-- function's statements would cost far more than running them: no JIT here.
 ALTER FUNCTION ${s}.claim_runs(text, integer, bigint, text[], text[]) SET enable_sort = off;
+ALTER FUNCTION ${s}.claim_runs(text, integer, bigint, text[], text[]) SET jit = off;
 
 -- Claim order across several queues (priority, run_after, id): an index scan in that order
 -- reads only the rows a batch takes, instead of sorting every READY row of the queues.
