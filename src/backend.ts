@@ -307,7 +307,60 @@ export class Backend implements ResultSource {
     return out as Array<{ row: TaskRunRow; deduplicated: boolean }>;
   }
 
-  #prepare(state: BackendState, item: AnyBulkItem, label: string | undefined): NewRun {
+  /**
+   * @internal Validates and encodes items exactly as bulkEnqueue does, touching no database.
+   * With `workflow`, item i becomes step i of that workflow (part of its spec and hash).
+   */
+  async prepareRuns(
+    items: readonly AnyBulkItem[],
+    workflow?: { id: string; label: string },
+  ): Promise<NewRun[]> {
+    const state = await this.#ready();
+    return items.map((item, index) =>
+      this.#prepare(
+        state,
+        item,
+        workflow ? `${workflow.label} ${index}` : `item ${index}`,
+        workflow ? { id: workflow.id, step: index } : undefined,
+      ),
+    );
+  }
+
+  /** @internal Runs `fn` in one transaction: the caller's, when given its client, else a pooled one. */
+  async transaction<T>(
+    client: Queryable | undefined,
+    fn: (db: Queryable, schema: string) => Promise<T>,
+  ): Promise<T> {
+    const state = await this.#ready();
+    try {
+      if (client) return await fn(client, state.schema);
+      return await this.#inTransaction(state.pool, (c) => fn(c, state.schema));
+    } catch (error) {
+      throw mapDatabaseError(error, state.schema);
+    }
+  }
+
+  /** @internal Wraps freshly inserted rows as results and announces them like enqueue() does. */
+  resultsOf(rows: readonly TaskRunRow[], announce: boolean): TaskResult[] {
+    const results = rows.map((row) => new TaskResult(row, this));
+    if (announce) {
+      for (const result of results) {
+        try {
+          this.#events.emit("enqueued", result);
+        } catch {
+          // A listener's failure must not turn a committed enqueue into an error.
+        }
+      }
+    }
+    return results;
+  }
+
+  #prepare(
+    state: BackendState,
+    item: AnyBulkItem,
+    label: string | undefined,
+    workflow?: { id: string; step: number },
+  ): NewRun {
     if (!Array.isArray(item) || item.length < 2 || item.length > 3) {
       throw new InvalidInputError(
         `bulkEnqueue ${label ?? ""}: expected [task, args] or [task, args, options]`.trim(),
@@ -388,6 +441,7 @@ export class Backend implements ResultSource {
       concurrencyKey,
       concurrencyLimit,
       runAfter: runAt,
+      workflow: workflow ?? null,
       maxPayloadBytes: config.maxPayloadBytes,
     });
     const { canonical, hash } = specHash(spec);
@@ -409,7 +463,7 @@ export class Backend implements ResultSource {
       provenanceJson: JSON.stringify(state.provenance),
       status: "READY",
       parentId: null,
-      workflowId: null,
+      workflowId: workflow?.id ?? null,
       waitCount: 0,
     };
   }

@@ -35,6 +35,16 @@ export {
   resumeQueue,
   setRateLimit,
 } from "./ops/flow.js";
+export {
+  cancelWorkflow,
+  cancelWorkflowIn,
+  getWorkflow,
+  loadWorkflow,
+  type Workflow,
+  type WorkflowCancelOutcome,
+  type WorkflowKind,
+  type WorkflowStatus,
+} from "./ops/workflows.js";
 export { getTask, registeredTasks } from "./registry.js";
 export { type TaskErrorRecord, TaskResult, type WaitOptions } from "./result.js";
 export { type ConfigureOptions, close, configure, getBackend, getResult, migrate } from "./runtime.js";
@@ -52,3 +62,20 @@ export { NonRetryableError, snooze } from "./worker/control.js";
 export type { ExecutionRequest, ExecutionResult, Executor } from "./worker/executor.js";
 export { runWorker, type WorkerOptions } from "./worker/run.js";
 export { type ErrorRecord, type RunEvent, Worker, type WorkerEvents } from "./worker/worker.js";
+export {
+  type Chain,
+  type CheckedChain,
+  type CheckedSteps,
+  type Chord,
+  type ChordResults,
+  chain,
+  chord,
+  type Group,
+  group,
+  type PipedArgs,
+  type PipedStep,
+  type PipedStepOptions,
+  type Step,
+  type StepOptions,
+  type WorkflowEnqueueOptions,
+} from "./workflows.js";

@@ -4,6 +4,7 @@
  * A template database is migrated once per schema fingerprint; each test file clones it.
  */
 import { createHash } from "node:crypto";
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import pg from "pg";
 import type { TestProject } from "vitest/node";
@@ -54,6 +55,35 @@ async function ensureTemplate(adminUrl: string): Promise<string> {
   }
 }
 
+const USERS_DIR = path.resolve(".reproq/test-pg-users");
+
+function registerUser(): string {
+  mkdirSync(USERS_DIR, { recursive: true });
+  const file = path.join(USERS_DIR, String(process.pid));
+  writeFileSync(file, "");
+  return file;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Unregisters this run; true when no other live run still uses the server. */
+function lastUser(file: string): boolean {
+  rmSync(file, { force: true });
+  let others = 0;
+  for (const name of readdirSync(USERS_DIR)) {
+    if (alive(Number(name))) others++;
+    else rmSync(path.join(USERS_DIR, name), { force: true });
+  }
+  return others === 0;
+}
+
 async function otherClientsConnected(url: string): Promise<boolean> {
   const client = new pg.Client({ connectionString: url });
   try {
@@ -82,10 +112,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   }
   project.provide("pgAdminUrl", adminUrl);
   project.provide("pgTemplate", await ensureTemplate(adminUrl));
+  const users = server ? registerUser() : undefined;
   return async () => {
-    // Another test run may be sharing this server (it found it running and reused it, or we
-    // reused theirs): stop it only when nobody else is connected. A server left behind by a
-    // killed run has no clients, so the next run that reuses it stops it.
-    if (server && !(await otherClientsConnected(server.url))) await server.stop();
+    // Several test runs may share this server (a later one finds it running and reuses it).
+    // Each run registers its pid; the last live run stops it. A killed run's stale entry is
+    // ignored, so the next run to finish stops a server a killed run left behind.
+    if (server && users && lastUser(users) && !(await otherClientsConnected(server.url))) await server.stop();
   };
 }
