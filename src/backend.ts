@@ -12,6 +12,7 @@ import { Listener } from "./db/listener.js";
 import { type MigrateResult, type MigrationStatus, migrationStatus, runMigrations } from "./db/migrate.js";
 import { assertSchemaName, channelName } from "./db/names.js";
 import { createPool, mapDatabaseError, type Queryable } from "./db/pool.js";
+import { withTransaction } from "./db/transaction.js";
 import { parseDuration } from "./duration.js";
 import {
   ConfigError,
@@ -214,7 +215,7 @@ export class Backend implements ResultSource {
       } else if (runs.length === 1) {
         rows = await this.#insertDeduplicated(state.pool, state.schema, runs);
       } else {
-        rows = await this.#inTransaction(state.pool, (c) => this.#insertDeduplicated(c, state.schema, runs));
+        rows = await withTransaction(state.pool, (c) => this.#insertDeduplicated(c, state.schema, runs));
       }
     } catch (error) {
       throw mapDatabaseError(error, state.schema);
@@ -228,21 +229,6 @@ export class Backend implements ResultSource {
       }
     }
     return results;
-  }
-
-  async #inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await pool.connect();
-    try {
-      await client.query("BEGIN");
-      const value = await fn(client);
-      await client.query("COMMIT");
-      return value;
-    } catch (error) {
-      await client.query("ROLLBACK").catch(() => {});
-      throw error;
-    } finally {
-      client.release();
-    }
   }
 
   /**
@@ -334,7 +320,7 @@ export class Backend implements ResultSource {
     const state = await this.#ready();
     try {
       if (client) return await fn(client, state.schema);
-      return await this.#inTransaction(state.pool, (c) => fn(c, state.schema));
+      return await withTransaction(state.pool, (c) => fn(c, state.schema));
     } catch (error) {
       throw mapDatabaseError(error, state.schema);
     }

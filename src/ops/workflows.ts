@@ -2,8 +2,10 @@
  * Reading and cancelling workflows. The cores take a database and a schema so a CLI or a
  * dashboard can use its own pool; getWorkflow() and cancelWorkflow() use the default backend.
  */
+
 import pg from "pg";
 import { mapDatabaseError, type Queryable } from "../db/pool.js";
+import { withTransaction } from "../db/transaction.js";
 import { InvalidInputError, ReproqError } from "../errors.js";
 import type { TaskResult } from "../result.js";
 import { getBackend } from "../runtime.js";
@@ -17,7 +19,6 @@ import {
   type WorkflowRow,
   type WorkflowStatus,
 } from "../sql/workflows.js";
-import { isTransientConflict } from "../worker/transient.js";
 
 export type { WorkflowKind, WorkflowStatus } from "../sql/workflows.js";
 
@@ -93,7 +94,7 @@ export async function cancelWorkflowIn(
   try {
     row =
       db instanceof pg.Pool
-        ? await retried(db, (c) => cancelWorkflowRuns(c, schema, wid))
+        ? await withTransaction(db, (c) => cancelWorkflowRuns(c, schema, wid), { retries: 4 })
         : await cancelWorkflowRuns(db, schema, wid);
   } catch (error) {
     throw mapDatabaseError(error, schema);
@@ -107,23 +108,6 @@ export async function cancelWorkflowIn(
     cancelled: row.cancelled,
     requested: row.requested,
   };
-}
-
-async function retried<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    const client = await pool.connect();
-    try {
-      await client.query("BEGIN");
-      const value = await fn(client);
-      await client.query("COMMIT");
-      return value;
-    } catch (error) {
-      await client.query("ROLLBACK").catch(() => {});
-      if (attempt >= 5 || !isTransientConflict(error)) throw error;
-    } finally {
-      client.release();
-    }
-  }
 }
 
 /** The workflow with its runs (TaskResult, in step order). */

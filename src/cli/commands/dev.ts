@@ -10,14 +10,14 @@ import { constants } from "node:os";
 import path from "node:path";
 import type { Command } from "commander";
 import pino, { type Logger } from "pino";
-import type { ConfigKey } from "../../config/schema.js";
 import type { EmbeddedPostgres } from "../../db/embedded.js";
 import { runMigrations } from "../../db/migrate.js";
 import { redactUrl } from "../../db/pool.js";
 import { ConfigError, UsageError } from "../../errors.js";
 import { close, configure } from "../../runtime.js";
 import { Worker } from "../../worker/worker.js";
-import { type GlobalOptions, printLines, resolveCliConfig, withPool } from "../context.js";
+import { type GlobalOptions, printLines, withPool } from "../context.js";
+import { resolveWorkerConfig, WORKER_FLAG_SETTINGS } from "./worker.js";
 
 interface DevFlags {
   tasks?: string[];
@@ -41,10 +41,7 @@ its data in .reproq/dev-pg (add .reproq/ to .gitignore). --exec runs \`node <scr
 DATABASE_URL set once the worker is up, then stops and exits with the script's exit status.
 `;
 
-const FLAG_SETTINGS: Array<[keyof DevFlags, ConfigKey, string]> = [
-  ["queues", "queues", "--queues"],
-  ["concurrency", "concurrency", "--concurrency"],
-];
+const FLAG_SETTINGS = WORKER_FLAG_SETTINGS.filter(([attr]) => attr === "queues" || attr === "concurrency");
 
 export function registerDevCommand(program: Command): void {
   program
@@ -62,19 +59,7 @@ export function registerDevCommand(program: Command): void {
 }
 
 async function dev(opts: GlobalOptions & DevFlags): Promise<number> {
-  const flags: Partial<Record<ConfigKey, unknown>> = {};
-  const names: Partial<Record<ConfigKey, string>> = {};
-  for (const [attr, key, name] of FLAG_SETTINGS) {
-    if (opts[attr] !== undefined) {
-      flags[key] = opts[attr];
-      names[key] = name;
-    }
-  }
-  if (opts.tasks) {
-    flags.tasks = opts.tasks.join(",");
-    names.tasks = "--tasks";
-  }
-  const resolved = await resolveCliConfig(opts, flags, names);
+  const resolved = await resolveWorkerConfig(opts, FLAG_SETTINGS);
   // Checked before anything is started, so a forgotten flag costs no server start-up.
   if (!resolved.values.tasks?.length) {
     throw new ConfigError("no task modules: pass --tasks FILE (or set tasks in the config)");

@@ -3,11 +3,12 @@
  * --shutdown-timeout to finish, then are aborted and released). Exit 0 on a clean stop.
  */
 import type { Command } from "commander";
+import type { ResolvedConfig } from "../../config/load.js";
 import type { ConfigKey } from "../../config/schema.js";
 import { Worker } from "../../worker/worker.js";
 import { type GlobalOptions, requireDatabaseUrl, resolveCliConfig } from "../context.js";
 
-interface WorkerFlags {
+export interface WorkerFlags {
   tasks?: string[];
   queues?: string;
   concurrency?: string;
@@ -32,7 +33,7 @@ Durations take a unit: 500ms, 30s, 10m, 2h.
 `;
 
 /** Flag (commander attribute) → setting, for flags that set configuration. */
-const FLAG_SETTINGS: Array<[keyof WorkerFlags, ConfigKey, string]> = [
+export const WORKER_FLAG_SETTINGS: ReadonlyArray<[keyof WorkerFlags, ConfigKey, string]> = [
   ["queues", "queues", "--queues"],
   ["concurrency", "concurrency", "--concurrency"],
   ["isolation", "isolation", "--isolation"],
@@ -44,6 +45,26 @@ const FLAG_SETTINGS: Array<[keyof WorkerFlags, ConfigKey, string]> = [
   ["pollInterval", "pollInterval", "--poll-interval"],
   ["workerId", "workerId", "--worker-id"],
 ];
+
+/** Configuration with the given worker flags (and --tasks) as the highest-precedence layer. */
+export function resolveWorkerConfig(
+  opts: GlobalOptions & Partial<WorkerFlags>,
+  settings: ReadonlyArray<readonly [keyof WorkerFlags, ConfigKey, string]>,
+): Promise<ResolvedConfig> {
+  const flags: Partial<Record<ConfigKey, unknown>> = {};
+  const names: Partial<Record<ConfigKey, string>> = {};
+  for (const [attr, key, name] of settings) {
+    if (opts[attr] !== undefined) {
+      flags[key] = opts[attr];
+      names[key] = name;
+    }
+  }
+  if (opts.tasks) {
+    flags.tasks = opts.tasks.join(",");
+    names.tasks = "--tasks";
+  }
+  return resolveCliConfig(opts, flags, names);
+}
 
 export function registerWorkerCommand(program: Command): void {
   program
@@ -66,19 +87,7 @@ export function registerWorkerCommand(program: Command): void {
     .addHelpText("after", EXAMPLES)
     .action(async (_flags: WorkerFlags, cmd: Command) => {
       const opts = cmd.optsWithGlobals<GlobalOptions & WorkerFlags>();
-      const flags: Partial<Record<ConfigKey, unknown>> = {};
-      const names: Partial<Record<ConfigKey, string>> = {};
-      for (const [attr, key, name] of FLAG_SETTINGS) {
-        if (opts[attr] !== undefined) {
-          flags[key] = opts[attr];
-          names[key] = name;
-        }
-      }
-      if (opts.tasks) {
-        flags.tasks = opts.tasks.join(",");
-        names.tasks = "--tasks";
-      }
-      const resolved = await resolveCliConfig(opts, flags, names);
+      const resolved = await resolveWorkerConfig(opts, WORKER_FLAG_SETTINGS);
       requireDatabaseUrl(resolved);
       const worker = await Worker.start({
         config: resolved.values,
