@@ -48,6 +48,16 @@ export {
 export { getTask, registeredTasks } from "./registry.js";
 export { type TaskErrorRecord, TaskResult, type WaitOptions } from "./result.js";
 export { type ConfigureOptions, close, configure, getBackend, getResult, migrate } from "./runtime.js";
+export { type RecurringOptions, recurring, type SyncResult, syncRecurring } from "./scheduler/recurring.js";
+export {
+  type CatchUpPolicy,
+  deleteSchedule,
+  listSchedules,
+  runScheduleNow,
+  type Schedule,
+  type ScheduleInput,
+  upsertSchedule,
+} from "./scheduler/schedules.js";
 export { ACTIVE_STATUSES, FINAL_STATUSES, TASK_STATUSES, type TaskStatus } from "./status.js";
 export {
   type ConcurrencyOption,

@@ -6,15 +6,19 @@
  */
 import { Command } from "commander";
 import { PACKAGE_VERSION } from "../version.js";
+import { registerBeatCommand } from "./commands/beat.js";
 import { registerCancelCommand } from "./commands/cancel.js";
 import { registerConfigCommand } from "./commands/config.js";
 import { registerDevCommand } from "./commands/dev.js";
 import { registerLimitCommand } from "./commands/limit.js";
 import { registerLogsCommand } from "./commands/logs.js";
 import { registerMigrateCommand } from "./commands/migrate.js";
+import { registerPgCronCommand } from "./commands/pg-cron.js";
 import { registerPruneWorkersCommand } from "./commands/prune-workers.js";
 import { registerQueueCommands } from "./commands/queues.js";
 import { registerReclaimCommand } from "./commands/reclaim.js";
+import { registerScheduleCommand } from "./commands/schedule.js";
+import { registerSyncRecurringCommand } from "./commands/sync-recurring.js";
 import { registerWorkerCommand } from "./commands/worker.js";
 
 const EXAMPLES = `
@@ -62,5 +66,9 @@ export function buildProgram(): Command {
   registerLogsCommand(program);
   registerLimitCommand(program);
   registerQueueCommands(program);
+  registerBeatCommand(program);
+  registerScheduleCommand(program);
+  registerSyncRecurringCommand(program);
+  registerPgCronCommand(program);
   return program;
 }

@@ -304,6 +304,15 @@ export const SETTINGS = {
     expected: "an integer >= 16",
     description: "With process isolation, a child process above this RSS (MiB) is replaced after its run.",
   }),
+  schedulerMode: setting({
+    // No default: unset means "beat", and keeps the resolved defaults free of an optional feature.
+    type: z.enum(["beat", "cron", "pg_cron"]),
+    kind: "string",
+    env: ["REPROQ_SCHEDULER_MODE"],
+    expected: '"beat", "cron" or "pg_cron"',
+    description:
+      "How this deployment runs periodic tasks (unset means beat): reproq beat, reproq schedule from crontab, or pg_cron jobs (beat then refuses to run).",
+  }),
   applicationName: setting({
     type: z.string(),
     kind: "string",

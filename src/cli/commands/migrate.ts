@@ -9,9 +9,11 @@ import { type MigrationStatus, migrationStatus, runMigrations } from "../../db/m
 import { SchemaError } from "../../errors.js";
 import { LATEST_SCHEMA_VERSION } from "../../sql/migrations/index.js";
 import { type GlobalOptions, output, resolveCliConfig, withPool } from "../context.js";
+import { autosyncRecurring, reportAutosync, tasksFlag } from "./sync-recurring.js";
 
 interface MigrateOptions {
   check?: boolean;
+  tasks?: string[];
 }
 
 type MigrationRef = { version: number; name: string };
@@ -40,15 +42,24 @@ export function registerMigrateCommand(program: Command): void {
     .command("migrate")
     .description("apply pending database migrations (or check for them with --check)")
     .option("--check", "only check: exit 1 while migrations are pending or the database is newer")
+    .option("--tasks <globs...>", "task modules whose recurring() schedules are synced after migrating")
     .addHelpText("after", EXAMPLES)
     .action(async (_options: MigrateOptions, cmd: Command) => {
       const opts = cmd.optsWithGlobals<GlobalOptions & MigrateOptions>();
-      const config = await resolveCliConfig(opts);
+      const { flags, names } = tasksFlag(opts.tasks);
+      const config = await resolveCliConfig(opts, flags, names);
       const schema = config.values.schema;
       // Migrating holds a single connection (for the advisory lock); a full-size pool would be waste.
-      await withPool(config, (pool) => (opts.check ? check(pool, schema, opts) : apply(pool, schema, opts)), {
-        max: 2,
-      });
+      await withPool(
+        config,
+        async (pool) => {
+          if (opts.check) return check(pool, schema, opts);
+          await apply(pool, schema, opts);
+          // Recurring schedules follow the code on every deploy (REPROQ_RECURRING_AUTOSYNC=false opts out).
+          reportAutosync(opts, await autosyncRecurring(pool, config));
+        },
+        { max: 2 },
+      );
     });
 }
 

@@ -1,0 +1,151 @@
+/**
+ * Schedules defined in code: `recurring(task, { schedule, key, args })` registers a schedule beside
+ * the task, and syncRecurring() saves them all (source "code") and disables code-defined schedules
+ * that no longer exist. Manual schedules are never touched, even when a key collides with one.
+ */
+import type pg from "pg";
+import { canonicalJson } from "../codec/canonical.js";
+import type { JsonValue } from "../codec/tagged.js";
+import type { ReproqConfig } from "../config/schema.js";
+import { mapDatabaseError } from "../db/pool.js";
+import { InvalidInputError } from "../errors.js";
+import { getBackend } from "../runtime.js";
+import { disableMissingCodeSchedules, selectSchedules, upsertScheduleRow } from "../sql/schedules.js";
+import type { TaskDefinition } from "../task.js";
+import { type CatchUpPolicy, prepareSchedule, validateScheduleName } from "./schedules.js";
+
+export interface RecurringOptions<A extends unknown[]> {
+  /** Cron expression (5 fields, or 6 with leading seconds). */
+  schedule: string;
+  /** The schedule's unique name in periodic_tasks. */
+  key: string;
+  args?: NoInfer<A>;
+  /** IANA timezone; default "UTC". */
+  timezone?: string;
+  queue?: string;
+  priority?: number;
+  catchUp?: CatchUpPolicy;
+}
+
+interface RecurringEntry {
+  key: string;
+  definition: TaskDefinition;
+  options: RecurringOptions<unknown[]>;
+}
+
+const entries = new Map<string, RecurringEntry>();
+
+/** Registers a code-defined schedule for `definition` and returns the definition unchanged. */
+export function recurring<A extends unknown[], R>(
+  definition: TaskDefinition<A, R>,
+  options: RecurringOptions<A>,
+): TaskDefinition<A, R> {
+  if (!definition || typeof definition.name !== "string" || typeof definition.handler !== "function") {
+    throw new InvalidInputError("recurring: the first argument must be a task created with task()");
+  }
+  const key = validateScheduleName(options?.key);
+  const existing = entries.get(key);
+  if (existing && existing.definition !== (definition as unknown as TaskDefinition)) {
+    throw new InvalidInputError(`recurring: key "${key}" is used by two tasks; schedule keys must be unique`);
+  }
+  entries.set(key, {
+    key,
+    definition: definition as unknown as TaskDefinition,
+    options: options as unknown as RecurringOptions<unknown[]>,
+  });
+  return definition;
+}
+
+export function recurringSchedules(): ReadonlyArray<{ key: string; task: string; schedule: string }> {
+  return [...entries.values()].map((e) => ({
+    key: e.key,
+    task: e.definition.name,
+    schedule: e.options.schedule,
+  }));
+}
+
+/** Forgets every registration (for tests). */
+export function clearRecurring(): void {
+  entries.clear();
+}
+
+export interface SyncResult {
+  added: string[];
+  updated: string[];
+  unchanged: string[];
+  disabled: string[];
+  /** Keys that name a manual schedule, which sync never overwrites. */
+  conflicts: string[];
+}
+
+type SaveConfig = Parameters<typeof prepareSchedule>[1];
+
+/** Saves every registered recurring schedule in one transaction. */
+export async function syncRecurringIn(
+  pool: pg.Pool,
+  schema: string,
+  config: SaveConfig,
+): Promise<SyncResult> {
+  // Everything is validated before the database is touched: one bad schedule changes nothing.
+  const writes = [...entries.values()].map((e) =>
+    prepareSchedule(
+      {
+        name: e.key,
+        cron: e.options.schedule,
+        task: e.definition,
+        args: e.options.args,
+        timezone: e.options.timezone,
+        queue: e.options.queue,
+        priority: e.options.priority,
+        catchUp: e.options.catchUp,
+      },
+      config,
+      "code",
+    ),
+  );
+  const result: SyncResult = { added: [], updated: [], unchanged: [], disabled: [], conflicts: [] };
+  const client = await pool.connect();
+  try {
+    await client.query("BEGIN");
+    const before = new Map((await selectSchedules(client, schema)).map((r) => [r.name, r]));
+    for (const write of writes) {
+      const old = before.get(write.name);
+      if (old && old.source !== "code") {
+        result.conflicts.push(write.name);
+        continue;
+      }
+      await upsertScheduleRow(client, schema, write, "code");
+      if (!old) result.added.push(write.name);
+      else if (
+        old.enabled &&
+        old.spec_hash === write.specHash &&
+        old.cron_expr === write.cronExpr &&
+        old.timezone === write.timezone &&
+        old.catch_up === write.catchUp &&
+        canonicalJson(old.options_json as JsonValue) ===
+          canonicalJson(JSON.parse(write.optionsJson) as JsonValue)
+      )
+        result.unchanged.push(write.name);
+      else result.updated.push(write.name);
+    }
+    result.disabled = await disableMissingCodeSchedules(
+      client,
+      schema,
+      writes.map((w) => w.name),
+    );
+    await client.query("COMMIT");
+  } catch (error) {
+    await client.query("ROLLBACK").catch(() => {});
+    throw mapDatabaseError(error, schema);
+  } finally {
+    client.release();
+  }
+  return result;
+}
+
+/** syncRecurringIn() through the default backend. */
+export async function syncRecurring(): Promise<SyncResult> {
+  const backend = getBackend();
+  const config: ReproqConfig = await backend.config();
+  return syncRecurringIn(await backend.pool(), await backend.schema(), config);
+}
