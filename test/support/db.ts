@@ -26,12 +26,22 @@ async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * A pool for assertions. Dropping the database (WITH FORCE) at the end of a file ends any
+ * connection still open; that must not surface as an unhandled error of the test run.
+ */
+function testPool(url: string): pg.Pool {
+  const pool = new pg.Pool({ connectionString: url, max: 4 });
+  pool.on("error", () => {});
+  return pool;
+}
+
 /** Creates an empty database (no schema), e.g. for migration tests. */
 export async function createEmptyDatabase(): Promise<TestDatabase> {
   const name = `reproq_test_${randomBytes(6).toString("hex")}`;
   await admin((c) => c.query(`CREATE DATABASE "${name}"`));
   const url = databaseUrl(name);
-  return { name, url, pool: new pg.Pool({ connectionString: url, max: 4 }) };
+  return { name, url, pool: testPool(url) };
 }
 
 /** Creates a database cloned from the migrated template. */
@@ -40,7 +50,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   const template = inject("pgTemplate");
   await admin((c) => c.query(`CREATE DATABASE "${name}" TEMPLATE "${template}"`));
   const url = databaseUrl(name);
-  return { name, url, pool: new pg.Pool({ connectionString: url, max: 4 }) };
+  return { name, url, pool: testPool(url) };
 }
 
 export async function dropTestDatabase(db: TestDatabase): Promise<void> {

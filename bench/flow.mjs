@@ -1,0 +1,370 @@
+// Flow-control benchmark: the cost of per-key concurrency limits on the drain rate of one worker, and
+// how closely a token-bucket rate limit on a queue holds its rate. Prints a markdown report.
+//
+//   npm run bench:flow                full run (20,000 runs per drain, 10 s rate window)
+//   npm run bench:flow -- --quick     2,000 runs per drain, 3 s rate window
+//   node bench/flow.mjs --tasks=50000 --keys=500 --rate=100 --bursts=1,10 --window=20 --rounds=3
+//
+// 1. Keyed drain: TASKS no-op runs spread over KEYS concurrency keys (limit 1 each), enqueued
+//    interleaved (run i gets key i % KEYS, so keys mix in claim order), drained by one worker at
+//    concurrency 50; against the drain of TASKS runs without keys in the same process and database.
+// 2. Rate limit: a bucket of RATE/s on the queue, burst 1 (then larger bursts for context, --bursts);
+//    a backlog of twice what the window needs; one worker at concurrency 50. Counts runs whose
+//    started_at falls in [first start, first start + WINDOW s) and compares the count per second
+//    with RATE. Claims that started runs are the distinct started_at values (one transaction each).
+//
+// Uses DATABASE_URL's server when set (in a scratch database created and dropped here), else an
+// embedded PostgreSQL in .reproq/bench-flow-pg with default durability, so commits really wait for fsync.
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import os from "node:os";
+import path from "node:path";
+import { performance } from "node:perf_hooks";
+import pg from "pg";
+import { embeddedDatabaseUrl, startEmbeddedPostgres } from "../dist/db/embedded.js";
+import {
+  close,
+  configure,
+  deleteRateLimit,
+  getBackend,
+  migrate,
+  runWorker,
+  setRateLimit,
+  task,
+} from "../dist/index.js";
+
+const argv = process.argv.slice(2);
+const quick = argv.includes("--quick");
+const flag = (name, fallback) => {
+  const hit = argv.find((a) => a.startsWith(`--${name}=`));
+  return hit ? hit.slice(name.length + 3) : fallback;
+};
+const TASKS = Number(flag("tasks", quick ? 2_000 : 20_000));
+const KEYS = Number(flag("keys", 1_000));
+const CONCURRENCY = Number(flag("concurrency", 50));
+const RATE = Number(flag("rate", 200));
+const WINDOW_S = Number(flag("window", quick ? 3 : 10));
+const ROUNDS = Number(flag("rounds", 2));
+// The first burst is the measurement with a target; the others are context.
+const BURSTS = flag("bursts", "1,10").split(",").map(Number);
+const CHUNK = 5_000;
+const TARGET_RATIO = 0.5;
+const TARGET_RATE_ERROR = 0.1;
+const QUEUE = "default";
+
+// Distinct arguments per run: identical specs would be deduplicated into one active run.
+const noop = task("bench.noop", async (_i) => null);
+
+// ---------------------------------------------------------------- database
+
+let server;
+let adminUrl = process.env.DATABASE_URL;
+let where;
+if (adminUrl) {
+  where = "DATABASE_URL server (scratch database)";
+} else {
+  // A cluster of its own, so this bench and bench/worker.mjs never share (or stop) one server.
+  server = await startEmbeddedPostgres({ dataDir: path.resolve(".reproq/bench-flow-pg") });
+  adminUrl = server.url;
+  where = "embedded PostgreSQL in .reproq/bench-flow-pg (scratch database)";
+}
+const dbName = `reproq_flowbench_${randomBytes(4).toString("hex")}`;
+const admin = new pg.Client({ connectionString: adminUrl });
+await admin.connect();
+if (server) {
+  // The embedded cluster is the bench's own: scratch databases of interrupted runs can go.
+  const { rows: stale } = await admin.query(
+    "SELECT datname FROM pg_database WHERE datname LIKE 'reproq\\_flowbench\\_%'",
+  );
+  for (const { datname } of stale) await admin.query(`DROP DATABASE "${datname}" WITH (FORCE)`);
+}
+await admin.query(`CREATE DATABASE ${dbName}`);
+const databaseUrl = server ? embeddedDatabaseUrl(server, dbName) : withDatabase(adminUrl, dbName);
+
+function withDatabase(url, name) {
+  const u = new URL(url);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+const sql = new pg.Client({ connectionString: databaseUrl });
+const rows = [];
+const loadBefore = os.loadavg();
+let info;
+
+try {
+  await sql.connect();
+  // A neutral cwd, so a config file in the project cannot change the settings measured.
+  configure({ databaseUrl, cwd: os.tmpdir() });
+  const { schema } = await migrate();
+  const table = `"${schema}".task_runs`;
+  info = await serverInfo(sql);
+
+  // ---- 1. keyed against unkeyed drains, alternated so neither profits from running second
+  // (both with current statistics, as on a live table)
+  const plain = [];
+  const keyed = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    await sql.query(`TRUNCATE ${table}`);
+    const plainEnqueue = await bulkEnqueue(TASKS, () => undefined);
+    await sql.query(`ANALYZE ${table}`);
+    plain.push({ enqueue: plainEnqueue, ...(await drain(table, TASKS)) });
+
+    await sql.query(`TRUNCATE ${table}`);
+    const keyedEnqueue = await bulkEnqueue(TASKS, (i) => ({
+      concurrencyKey: `key-${i % KEYS}`,
+      concurrencyLimit: 1,
+    }));
+    await sql.query(`ANALYZE ${table}`);
+    keyed.push({ enqueue: keyedEnqueue, ...(await drain(table, TASKS)) });
+    keyed.at(-1).overlap = await maxKeyOverlap(sql, table);
+  }
+  const ratio = mean(keyed.map((d) => d.rate)) / mean(plain.map((d) => d.rate));
+
+  // ---- 2. rate limit on the queue: the target burst, then a context burst
+  const windows = [];
+  for (const burst of BURSTS) {
+    await sql.query(`TRUNCATE ${table}`);
+    windows.push({ burst, ...(await rateWindow(table, burst)) });
+  }
+
+  const perKey = TASKS / KEYS;
+  const rates = (ds) => ds.map((d) => fmt(d.rate)).join(", ");
+  const details = (ds) => ds.map((d) => `${fmt(d.claims)} claims, node CPU ${d.cpu.toFixed(0)}%`).join("; ");
+  rows.push([
+    `bulk enqueue ${fmt(TASKS)} no-op, without keys / with keys`,
+    `${fmt(median(plain.map((d) => d.enqueue)))} / ${fmt(median(keyed.map((d) => d.enqueue)))} tasks/s (median)`,
+    "-",
+  ]);
+  rows.push([
+    `drain ${fmt(TASKS)} no-op without keys, one worker, concurrency ${CONCURRENCY}`,
+    `${rates(plain)} tasks/s (${details(plain)})`,
+    "-",
+  ]);
+  rows.push([
+    `drain ${fmt(TASKS)} no-op on ${fmt(KEYS)} keys (limit 1, ${fmt(perKey)} per key, interleaved), same worker`,
+    `${rates(keyed)} tasks/s (${details(keyed)})`,
+    "-",
+  ]);
+  rows.push([
+    `keyed / unkeyed drain rate (mean of ${ROUNDS} rounds each)`,
+    `${ratio.toFixed(2)} ${ratio >= TARGET_RATIO ? "(met)" : "(missed)"}`,
+    `>= ${TARGET_RATIO}`,
+  ]);
+  rows.push([
+    "most runs of one key RUNNING at once (from started_at / finished_at)",
+    String(Math.max(...keyed.map((d) => d.overlap))),
+    "1",
+  ]);
+  for (const [i, w] of windows.entries()) {
+    const error = w.rate / RATE - 1;
+    const target = i === 0;
+    rows.push([
+      `start rate, queue:${QUEUE} limited to ${RATE}/s with burst ${w.burst}${target ? "" : " (context)"}, ${WINDOW_S} s from the first start (backlog ${fmt(w.backlog)}, concurrency ${CONCURRENCY})`,
+      `${w.rate.toFixed(1)} runs/s (${fmt(w.count)} started, ${error >= 0 ? "+" : ""}${(error * 100).toFixed(1)}%; ${fmt(w.claims)} claims)${target ? (Math.abs(error) <= TARGET_RATE_ERROR ? " (met)" : " (missed)") : ""}`,
+      target ? `${RATE}/s ± ${TARGET_RATE_ERROR * 100}%` : "-",
+    ]);
+    rows.push([
+      "- gaps between consecutive claims in the window p50 / p95 / max",
+      w.gaps.map(ms).join(" / "),
+      "-",
+    ]);
+  }
+} finally {
+  await close();
+  await sql.end().catch(() => {});
+  await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => {});
+  await admin.end().catch(() => {});
+  await server?.stop();
+}
+
+report();
+
+// ---------------------------------------------------------------- phases
+
+/** Enqueues `n` no-op runs in chunks, one statement per chunk, with options(i) per run; returns tasks/s. */
+async function bulkEnqueue(n, options) {
+  const backend = getBackend();
+  const t0 = performance.now();
+  for (let done = 0; done < n; done += CHUNK) {
+    const size = Math.min(CHUNK, n - done);
+    await backend.bulkEnqueue(
+      Array.from({ length: size }, (_, k) => {
+        const o = options(done + k);
+        return o ? [noop, [done + k], o] : [noop, [done + k]];
+      }),
+    );
+  }
+  return n / ((performance.now() - t0) / 1000);
+}
+
+/**
+ * Starts one worker on a pre-filled queue and times it from runWorker() until every run is
+ * SUCCESSFUL in the table. Counting `succeeded` events costs nothing; the event fires before the
+ * batched write, so the end is confirmed with SQL once the count is reached. Claims are counted
+ * by the distinct started_at values (one claim, one transaction, one now()).
+ */
+async function drain(table, n) {
+  let succeeded = 0;
+  let allSeen;
+  const seen = new Promise((resolve) => {
+    allSeen = resolve;
+  });
+  const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  const worker = await runWorker({ config: { concurrency: CONCURRENCY }, logger: false });
+  worker.on("succeeded", () => {
+    if (++succeeded === n) allSeen();
+  });
+  await seen;
+  for (;;) {
+    const { rows } = await sql.query(`SELECT count(*)::int AS n FROM ${table} WHERE status = 'SUCCESSFUL'`);
+    if (rows[0].n >= n) break;
+    await sleep(5);
+  }
+  const elapsed = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  await worker.stop();
+  const { rows } = await sql.query(`SELECT count(DISTINCT started_at)::int AS claims FROM ${table}`);
+  const claims = rows[0].claims;
+  return {
+    rate: n / (elapsed / 1000),
+    cpu: ((cpu.user + cpu.system) / 1000 / elapsed) * 100,
+    claims,
+    perClaim: n / claims,
+  };
+}
+
+/** The largest number of runs of one concurrency key whose [started_at, finished_at) overlap. */
+async function maxKeyOverlap(client, table) {
+  const { rows } = await client.query(`
+    SELECT coalesce(max(running), 0)::int AS n FROM (
+      SELECT sum(d) OVER (PARTITION BY concurrency_key ORDER BY at, d) AS running
+        FROM (SELECT concurrency_key, started_at AS at, 1 AS d FROM ${table} WHERE concurrency_key IS NOT NULL
+              UNION ALL
+              SELECT concurrency_key, finished_at, -1 FROM ${table} WHERE concurrency_key IS NOT NULL) e
+    ) s`);
+  return rows[0].n;
+}
+
+/**
+ * Fills a backlog of twice what the window needs, sets the bucket (which starts with `burst`
+ * tokens), starts the worker, and once the window after the first start has passed on the
+ * database clock, counts the starts inside it.
+ */
+async function rateWindow(table, burst) {
+  const backlog = Math.ceil(RATE * WINDOW_S * 2) + 100;
+  await bulkEnqueue(backlog, () => undefined);
+  await sql.query(`ANALYZE ${table}`);
+  await setRateLimit({ key: `queue:${QUEUE}`, rate: RATE, burst });
+  const worker = await runWorker({ config: { concurrency: CONCURRENCY }, logger: false });
+  try {
+    for (;;) {
+      const { rows } = await sql.query(
+        `SELECT now() >= min(started_at) + make_interval(secs => $1) AS done FROM ${table}`,
+        [WINDOW_S + 0.5],
+      );
+      if (rows[0].done) break;
+      await sleep(100);
+    }
+  } finally {
+    await worker.stop();
+    await deleteRateLimit(`queue:${QUEUE}`);
+  }
+  // One claim is one transaction, so the runs it started share one started_at.
+  const { rows } = await sql.query(
+    `WITH w AS (SELECT min(started_at) AS t0 FROM ${table})
+     SELECT extract(epoch FROM r.started_at - w.t0) * 1000 AS at, count(*)::int AS n
+       FROM ${table} r, w
+      WHERE r.started_at >= w.t0 AND r.started_at < w.t0 + make_interval(secs => $1)
+      GROUP BY r.started_at, w.t0
+      ORDER BY r.started_at`,
+    [WINDOW_S],
+  );
+  const claims = rows.map((r) => Number(r.at));
+  const count = rows.reduce((sum, r) => sum + r.n, 0);
+  const gaps = claims.slice(1).map((t, i) => t - claims[i]);
+  return {
+    backlog,
+    count,
+    claims: claims.length,
+    rate: count / WINDOW_S,
+    gaps: [...percentiles(gaps).slice(0, 2), Math.max(0, ...gaps)],
+  };
+}
+
+// ---------------------------------------------------------------- reporting
+
+async function serverInfo(client) {
+  const one = async (q) => Object.values((await client.query(q)).rows[0])[0];
+  return {
+    version: await one("SELECT version()"),
+    fsync: await one("SHOW fsync"),
+    synchronousCommit: await one("SHOW synchronous_commit"),
+    sharedBuffers: await one("SHOW shared_buffers"),
+  };
+}
+
+function revision() {
+  // Read-only: --no-optional-locks keeps status from refreshing the index behind a committer's back.
+  try {
+    const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], {
+      encoding: "utf8",
+      stdio: "pipe",
+    }).trim();
+    const dirty = execFileSync("git", ["--no-optional-locks", "status", "--porcelain", "--", "src"], {
+      encoding: "utf8",
+      stdio: "pipe",
+    });
+    return `${head}${dirty.trim() ? " with uncommitted changes in src/" : ""}`;
+  } catch {
+    return "unknown";
+  }
+}
+
+function report() {
+  const cpus = os.cpus();
+  const load = (l) => l.map((x) => x.toFixed(2)).join(" ");
+  const lines = [
+    `# Reproq flow-control benchmark${quick ? " (quick)" : ""}`,
+    "",
+    `- date: ${new Date().toISOString()}; code: ${revision()}`,
+    `- machine: ${cpus.length} cores (${cpus[0]?.model.trim() ?? "?"}), ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${os.platform()} ${os.release()}; load average before ${load(loadBefore)}, after ${load(os.loadavg())}`,
+    `- node: ${process.version}`,
+    `- database: ${where}; ${info?.version ?? "?"}`,
+    `- durability: fsync=${info?.fsync}, synchronous_commit=${info?.synchronousCommit}; shared_buffers=${info?.sharedBuffers}`,
+    `- settings: ${fmt(TASKS)} runs per drain, ${fmt(KEYS)} keys, one worker at concurrency ${CONCURRENCY} (poolSize 10, in-process executor); drains timed from runWorker() to the last SUCCESSFUL row, tables analyzed after filling; rate window ${WINDOW_S} s`,
+    "",
+    "| measurement | result | target |",
+    "| --- | --- | --- |",
+    ...rows.map((r) => `| ${r.join(" | ")} |`),
+    "",
+  ];
+  process.stdout.write(`${lines.join("\n")}\n`);
+}
+
+function percentiles(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (p) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
+  return [at(50), at(95), at(99)];
+}
+
+function median(values) {
+  return percentiles(values)[0];
+}
+
+function mean(values) {
+  return values.reduce((sum, v) => sum + v, 0) / values.length;
+}
+
+function ms(value) {
+  return `${value.toFixed(2)} ms`;
+}
+
+function fmt(n) {
+  return Math.round(n).toLocaleString("en-US");
+}
+
+function sleep(msDelay) {
+  return new Promise((resolve) => setTimeout(resolve, msDelay));
+}
