@@ -89,6 +89,7 @@ DECLARE
   v_keys text[];
   v_locked text[] := '{}';
   v_clock timestamptz;
+  v_names text[] := p_names;
 BEGIN
   IF p_limit <= 0 THEN RETURN; END IF;
   SELECT EXISTS (SELECT 1 FROM ${s}.rate_limits WHERE tokens_per_second > 0) INTO v_limited;
@@ -124,7 +125,7 @@ BEGIN
         SELECT r.result_id, r.priority, r.run_after
           FROM ${s}.task_runs r
          WHERE r.status = 'READY'
-           AND (r.queue_name = ANY(p_names) OR r.queue_name LIKE ANY(p_patterns))
+           AND (r.queue_name = ANY(v_names) OR r.queue_name LIKE ANY(p_patterns))
            AND r.run_after <= now()
            AND (r.expires_at IS NULL OR r.expires_at > now())
            AND r.result_id <> ALL(v_seen)
@@ -222,6 +223,24 @@ BEGIN
     END IF;
     -- Everything fetched was admitted: nothing is being held back, no need to look further.
     EXIT WHEN coalesce(cardinality(v_admitted), 0) = cardinality(v_ids);
+    IF v_limited THEN
+      -- Tokens were just taken: buckets this round emptied hold back the rest of their runs,
+      -- so the next round must not fetch (and lock) those runs only to turn them away.
+      SELECT coalesce(array_agg(substr(key, 6)) FILTER (WHERE key LIKE 'task:%' AND current_tokens < 1), '{}'),
+             coalesce(array_agg(substr(key, 7)) FILTER (WHERE key LIKE 'queue:%' AND current_tokens < 1), '{}'),
+             coalesce(bool_or(key = 'global' AND current_tokens < 1), false)
+        INTO v_empty_tasks, v_empty_queues, v_global_empty
+        FROM ${s}.rate_limits WHERE tokens_per_second > 0;
+      -- Without task buckets (which override queue ones), a queue whose governing bucket is empty
+      -- has nothing claimable left this call: stop serving it here.
+      IF cardinality(v_task_active) = 0 THEN
+        v_names := ARRAY(
+          SELECT n FROM unnest(v_names) AS u(n)
+           WHERE NOT (n = ANY(v_empty_queues)
+                      OR (v_global_empty AND NOT n = ANY(v_queue_active))));
+        EXIT WHEN cardinality(v_names) = 0 AND cardinality(p_patterns) = 0;
+      END IF;
+    END IF;
   END LOOP;
 
   IF v_limited THEN
