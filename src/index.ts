@@ -1,4 +1,7 @@
 /** The public API of reproq. */
+// Registers the built-in tasks (reproq.noop) in every process that loads the library.
+import "./builtins.js";
+
 export { Backend, type BulkEnqueueOptions, type BulkItem, type CheckedBulkItems } from "./backend.js";
 export { buildSpec, type RunSpec, specHash } from "./codec/spec.js";
 export { type Codec, type JsonValue, registerCodec, unregisterCodec } from "./codec/tagged.js";
@@ -35,6 +38,16 @@ export {
   resumeQueue,
   setRateLimit,
 } from "./ops/flow.js";
+export { replay } from "./ops/replay.js";
+export {
+  type QueueStats,
+  type SchedulerMode,
+  type Stats,
+  type StatusCounts,
+  stats,
+  type WorkerStats,
+} from "./ops/stats.js";
+export { type RetryOutcome, type RetrySelector, retry } from "./ops/triage.js";
 export {
   cancelWorkflow,
   cancelWorkflowIn,

@@ -6,19 +6,29 @@
  */
 import { Command } from "commander";
 import { PACKAGE_VERSION } from "../version.js";
+import { registerAllowlistCommand } from "./commands/allowlist.js";
 import { registerBeatCommand } from "./commands/beat.js";
 import { registerCancelCommand } from "./commands/cancel.js";
 import { registerConfigCommand } from "./commands/config.js";
 import { registerDevCommand } from "./commands/dev.js";
+import { registerDoctorCommands } from "./commands/doctor.js";
+import { registerInitCommand } from "./commands/init.js";
 import { registerLimitCommand } from "./commands/limit.js";
 import { registerLogsCommand } from "./commands/logs.js";
 import { registerMigrateCommand } from "./commands/migrate.js";
 import { registerPgCronCommand } from "./commands/pg-cron.js";
+import { registerPruneCommands } from "./commands/prune.js";
 import { registerPruneWorkersCommand } from "./commands/prune-workers.js";
 import { registerQueueCommands } from "./commands/queues.js";
 import { registerReclaimCommand } from "./commands/reclaim.js";
+import { registerReplayCommand } from "./commands/replay.js";
 import { registerScheduleCommand } from "./commands/schedule.js";
+import { registerStatsCommand } from "./commands/stats.js";
+import { registerStressTestCommand } from "./commands/stress-test.js";
 import { registerSyncRecurringCommand } from "./commands/sync-recurring.js";
+import { registerSystemdCommand } from "./commands/systemd.js";
+import { registerTriageCommand } from "./commands/triage.js";
+import { registerUpgradeCommand } from "./commands/upgrade.js";
 import { registerWorkerCommand } from "./commands/worker.js";
 
 const EXAMPLES = `
@@ -70,5 +80,15 @@ export function buildProgram(): Command {
   registerScheduleCommand(program);
   registerSyncRecurringCommand(program);
   registerPgCronCommand(program);
+  registerInitCommand(program);
+  registerDoctorCommands(program);
+  registerAllowlistCommand(program);
+  registerSystemdCommand(program);
+  registerStressTestCommand(program);
+  registerUpgradeCommand(program);
+  registerStatsCommand(program);
+  registerTriageCommand(program);
+  registerReplayCommand(program);
+  registerPruneCommands(program);
   return program;
 }
