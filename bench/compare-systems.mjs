@@ -1,0 +1,226 @@
+// One adapter per queue system for bench/compare.mjs: set up a database, enqueue one job, enqueue a
+// batch in one call, run a worker, count unfinished jobs. Each adapter works on its own database.
+import os from "node:os";
+import { performance } from "node:perf_hooks";
+import { Logger, makeWorkerUtils, run, runMigrations } from "graphile-worker";
+import pg from "pg";
+import PgBoss from "pg-boss";
+import { close, configure, getBackend, migrate, runWorker } from "../dist/index.js";
+import { noop, ping, started } from "./noop-tasks.mjs";
+
+export const SYSTEMS = ["reproq", "graphile", "pgboss"];
+
+/** Worker settings per system and variant, as printed in the report. */
+export const VARIANTS = {
+  reproq: { default: "defaults (poolSize 10, in-process executor, LISTEN/NOTIFY wake-ups)" },
+  graphile: {
+    batched: "localQueue { size: 500 }, completeJobBatchDelay 0, failJobBatchDelay 0 (maxPoolSize 10)",
+    defaults: "defaults (no local queue, no completion batching, maxPoolSize 10)",
+  },
+  pgboss: {
+    default:
+      "work() called concurrency/10 times with batchSize 10, pollingIntervalSeconds 0.5 (the minimum); pool max 10",
+  },
+};
+
+const silent = new Logger(() => () => {});
+
+function graphileWorkerPreset(variant) {
+  return variant === "batched"
+    ? { worker: { localQueue: { size: 500 }, completeJobBatchDelay: 0, failJobBatchDelay: 0 } }
+    : { worker: {} };
+}
+
+/**
+ * @param {string} system
+ * @param {string} databaseUrl
+ */
+export async function openSystem(system, databaseUrl) {
+  const sql = new pg.Client({ connectionString: databaseUrl });
+  await sql.connect();
+  const count = async (q) => (await sql.query(q)).rows[0].n;
+  let seq = 0;
+
+  if (system === "reproq") {
+    // A neutral cwd, so a config file in the project cannot change the settings measured.
+    configure({ databaseUrl, cwd: os.tmpdir() });
+    const { schema } = await migrate();
+    const table = `"${schema}".task_runs`;
+    return {
+      sql,
+      table,
+      enqueueOne: () => noop.enqueue(seq++),
+      bulk: (n) => getBackend().bulkEnqueue(Array.from({ length: n }, () => [noop, [seq++]])),
+      pending: () => count(`SELECT count(*)::int AS n FROM ${table} WHERE status <> 'SUCCESSFUL'`),
+      reset: () => sql.query(`TRUNCATE ${table}`),
+      analyze: () => sql.query(`ANALYZE ${table}`),
+      async startWorker({ concurrency, onDone }) {
+        const worker = await runWorker({ config: { concurrency }, logger: false });
+        worker.on("succeeded", () => onDone(1));
+        return { stop: () => worker.stop() };
+      },
+      async probe(samples, budgetMs) {
+        const worker = await runWorker({ config: { concurrency: 10 }, logger: false });
+        let succeeded = 0;
+        let onSucceeded = () => {};
+        worker.on("succeeded", () => {
+          succeeded++;
+          onSucceeded();
+        });
+        try {
+          return await probeLoop(samples, budgetMs, async (i) => {
+            const key = `probe-${i}`;
+            const start = new Promise((resolve) => started.set(key, resolve));
+            const finished = new Promise((resolve) => {
+              onSucceeded = () => succeeded > i && resolve();
+            });
+            const t0 = performance.now();
+            await ping.enqueue(key);
+            const t1 = await start;
+            await finished;
+            started.delete(key);
+            return t1 - t0;
+          });
+        } finally {
+          await worker.stop();
+        }
+      },
+      async close() {
+        await close();
+        await sql.end();
+      },
+    };
+  }
+
+  if (system === "graphile") {
+    await runMigrations({ connectionString: databaseUrl, logger: silent });
+    const utils = await makeWorkerUtils({ connectionString: databaseUrl, logger: silent });
+    const table = "graphile_worker._private_jobs";
+    const startRunner = (concurrency, variant, taskList) =>
+      run({
+        connectionString: databaseUrl,
+        concurrency,
+        noHandleSignals: true,
+        logger: silent,
+        taskList,
+        preset: graphileWorkerPreset(variant),
+      });
+    return {
+      sql,
+      table,
+      enqueueOne: () => utils.addJob("noop", { i: seq++ }),
+      bulk: (n) =>
+        utils.addJobs(Array.from({ length: n }, () => ({ identifier: "noop", payload: { i: seq++ } }))),
+      // Graphile Worker deletes a job when it completes.
+      pending: () => count(`SELECT count(*)::int AS n FROM ${table}`),
+      reset: () => sql.query(`DELETE FROM ${table}`),
+      analyze: () => sql.query(`ANALYZE ${table}`),
+      async startWorker({ concurrency, variant, onDone }) {
+        const runner = await startRunner(concurrency, variant, { noop: async () => {} });
+        runner.events.on("job:success", () => onDone(1));
+        return { stop: () => runner.stop() };
+      },
+      async probe(samples, budgetMs, variant) {
+        let hook = () => {};
+        let succeeded = () => {};
+        const runner = await startRunner(10, variant, {
+          ping: async () => hook(performance.now()),
+        });
+        runner.events.on("job:success", () => succeeded());
+        await sleep(500);
+        try {
+          return await probeLoop(samples, budgetMs, async (i) => {
+            const start = new Promise((resolve) => {
+              hook = resolve;
+            });
+            const finished = new Promise((resolve) => {
+              succeeded = resolve;
+            });
+            const t0 = performance.now();
+            await utils.addJob("ping", { i });
+            const t1 = await start;
+            await finished;
+            return t1 - t0;
+          });
+        } finally {
+          await runner.stop();
+        }
+      },
+      async close() {
+        await utils.release();
+        await sql.end();
+      },
+    };
+  }
+
+  if (system === "pgboss") {
+    const boss = new PgBoss({ connectionString: databaseUrl });
+    boss.on("error", (e) => console.error("pg-boss:", e.message));
+    await boss.start();
+    await boss.createQueue("noop");
+    await boss.createQueue("ping");
+    const table = "pgboss.job";
+    return {
+      sql,
+      table,
+      enqueueOne: () => boss.send("noop", { i: seq++ }),
+      bulk: (n) => boss.insert(Array.from({ length: n }, () => ({ name: "noop", data: { i: seq++ } }))),
+      pending: () =>
+        count(`SELECT count(*)::int AS n FROM ${table} WHERE name = 'noop' AND state <> 'completed'`),
+      reset: () => sql.query(`TRUNCATE ${table}`),
+      analyze: () => sql.query(`ANALYZE ${table}`),
+      async startWorker({ concurrency, onDone }) {
+        const loops = Math.max(1, Math.round(concurrency / 10));
+        const batchSize = Math.max(1, Math.round(concurrency / loops));
+        for (let k = 0; k < loops; k++) {
+          await boss.work("noop", { batchSize, pollingIntervalSeconds: 0.5 }, async (jobs) => {
+            onDone(jobs.length);
+          });
+        }
+        return { stop: () => boss.offWork("noop") };
+      },
+      async probe(samples, budgetMs) {
+        let hook = () => {};
+        await boss.work("ping", { batchSize: 10, pollingIntervalSeconds: 0.5 }, async () =>
+          hook(performance.now()),
+        );
+        await sleep(500);
+        try {
+          return await probeLoop(samples, budgetMs, async (i) => {
+            const start = new Promise((resolve) => {
+              hook = resolve;
+            });
+            const t0 = performance.now();
+            await boss.send("ping", { i });
+            const t1 = await start;
+            // Completion is written after the handler returns, without being awaited by pg-boss.
+            await sleep(5);
+            return t1 - t0;
+          });
+        } finally {
+          await boss.offWork("ping");
+        }
+      },
+      async close() {
+        await boss.stop({ graceful: true, wait: true, timeout: 5_000 });
+        await sql.end();
+      },
+    };
+  }
+  throw new Error(`unknown system ${system}`);
+}
+
+/** Runs up to `samples` sequential probes, stopping early once `budgetMs` has passed. */
+async function probeLoop(samples, budgetMs, one) {
+  const times = [];
+  const t0 = performance.now();
+  for (let i = 0; i < samples; i++) {
+    times.push(await one(i));
+    if (performance.now() - t0 > budgetMs) break;
+  }
+  return times;
+}
+
+function sleep(msDelay) {
+  return new Promise((resolve) => setTimeout(resolve, msDelay));
+}
