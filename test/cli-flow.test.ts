@@ -68,3 +68,11 @@ describe("reproq pause-queue / resume-queue", () => {
     expect((await reproq(["pause-queue"])).code).toBe(2);
   });
 });
+
+describe("reproq worker", () => {
+  it("refuses to start without task modules (built-in tasks do not count)", async () => {
+    const result = await reproq(["worker"]);
+    expect(result.code).toBe(2);
+    expect(lines(result.stderr)).toEqual([expect.stringMatching(/^reproq: no tasks are registered: pass --tasks/)]);
+  });
+});

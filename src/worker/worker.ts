@@ -18,6 +18,7 @@ import { advisoryKey, assertSchemaName, channelName } from "../db/names.js";
 import { createPool, mapDatabaseError } from "../db/pool.js";
 import { parseDuration } from "../duration.js";
 import { ConfigError } from "../errors.js";
+import { isBuiltinTask } from "../builtins.js";
 import { getTask, registeredTasks } from "../registry.js";
 import { currentSettings } from "../runtime.js";
 import {
@@ -184,7 +185,8 @@ export class Worker {
       );
     }
     if (config.tasks?.length) await importTaskModules(config.tasks, cwd);
-    if (registeredTasks().length === 0) {
+    // Built-in tasks (reproq.noop) register whenever the library loads; they do not make a worker useful.
+    if (registeredTasks().every((definition) => isBuiltinTask(definition.name))) {
       throw new ConfigError(
         "no tasks are registered: pass --tasks (or set tasks in the config) or import your task modules before runWorker()",
       );
