@@ -1,21 +1,3 @@
-// Flow-control benchmark: the cost of per-key concurrency limits on the drain rate of one worker, and
-// how closely a token-bucket rate limit on a queue holds its rate. Prints a markdown report.
-//
-//   npm run bench:flow                full run (20,000 runs per drain, 10 s rate window)
-//   npm run bench:flow -- --quick     2,000 runs per drain, 3 s rate window
-//   node bench/flow.mjs --tasks=50000 --keys=500 --rate=100 --bursts=1,10 --window=20 --rounds=3
-//
-// 1. Keyed drain: TASKS no-op runs spread over KEYS concurrency keys (limit 1 each), enqueued
-//    interleaved (run i gets key i % KEYS, so keys mix in claim order), drained by one worker at
-//    concurrency 50; against the drain of TASKS runs without keys in the same process and database.
-// 2. Rate limit: a bucket of RATE/s on the queue, burst 1 (then larger bursts for context, --bursts);
-//    a backlog of twice what the window needs; one worker at concurrency 50. Counts runs whose
-//    started_at falls in [first start, first start + WINDOW s) and compares the count per second
-//    with RATE. Claims that started runs are the distinct started_at values (one transaction each).
-//
-// Uses DATABASE_URL's server when set (in a scratch database created and dropped here), else an
-// embedded PostgreSQL in .reproq/bench-flow-pg with default durability, so commits really wait for fsync.
-import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import os from "node:os";
 import path from "node:path";
@@ -32,6 +14,7 @@ import {
   setRateLimit,
   task,
 } from "../dist/index.js";
+import { fmt, median, ms, percentiles, revision, serverInfo, sleep } from "./lib.mjs";
 
 const argv = process.argv.slice(2);
 const quick = argv.includes("--quick");
@@ -295,33 +278,6 @@ async function rateWindow(table, burst) {
 
 // ---------------------------------------------------------------- reporting
 
-async function serverInfo(client) {
-  const one = async (q) => Object.values((await client.query(q)).rows[0])[0];
-  return {
-    version: await one("SELECT version()"),
-    fsync: await one("SHOW fsync"),
-    synchronousCommit: await one("SHOW synchronous_commit"),
-    sharedBuffers: await one("SHOW shared_buffers"),
-  };
-}
-
-function revision() {
-  // Read-only: --no-optional-locks keeps status from refreshing the index behind a committer's back.
-  try {
-    const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], {
-      encoding: "utf8",
-      stdio: "pipe",
-    }).trim();
-    const dirty = execFileSync("git", ["--no-optional-locks", "status", "--porcelain", "--", "src"], {
-      encoding: "utf8",
-      stdio: "pipe",
-    });
-    return `${head}${dirty.trim() ? " with uncommitted changes in src/" : ""}`;
-  } catch {
-    return "unknown";
-  }
-}
-
 function report() {
   const cpus = os.cpus();
   const load = (l) => l.map((x) => x.toFixed(2)).join(" ");
@@ -343,28 +299,6 @@ function report() {
   process.stdout.write(`${lines.join("\n")}\n`);
 }
 
-function percentiles(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const at = (p) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
-  return [at(50), at(95), at(99)];
-}
-
-function median(values) {
-  return percentiles(values)[0];
-}
-
 function mean(values) {
   return values.reduce((sum, v) => sum + v, 0) / values.length;
-}
-
-function ms(value) {
-  return `${value.toFixed(2)} ms`;
-}
-
-function fmt(n) {
-  return Math.round(n).toLocaleString("en-US");
-}
-
-function sleep(msDelay) {
-  return new Promise((resolve) => setTimeout(resolve, msDelay));
 }

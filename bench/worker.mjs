@@ -1,13 +1,3 @@
-// Worker throughput and latency benchmark: bulk enqueue rate, drain rate of one worker at two
-// concurrencies, enqueue-to-start latency on an idle worker, and process RSS. Prints a markdown report.
-//
-//   npm run bench:worker              full run (20,000 tasks, 500 latency samples)
-//   npm run bench:worker -- --quick   2,000 tasks, 100 samples
-//   node bench/worker.mjs --tasks=50000 --concurrency=10 --samples=0   one phase, other sizes
-//
-// Uses DATABASE_URL's server when set (in a scratch database created and dropped here), else an
-// embedded PostgreSQL in .reproq/bench-pg with default durability, so commits really wait for fsync.
-import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import os from "node:os";
 import path from "node:path";
@@ -15,6 +5,7 @@ import { performance } from "node:perf_hooks";
 import pg from "pg";
 import { embeddedDatabaseUrl, startEmbeddedPostgres } from "../dist/db/embedded.js";
 import { close, configure, getBackend, migrate, runWorker, task } from "../dist/index.js";
+import { fmt, median, ms, percentiles, revision, serverInfo, sleep } from "./lib.mjs";
 
 const argv = process.argv.slice(2);
 const quick = argv.includes("--quick");
@@ -237,33 +228,6 @@ async function commitRoundTrip(client, n) {
 
 // ---------------------------------------------------------------- reporting
 
-async function serverInfo(client) {
-  const one = async (q) => Object.values((await client.query(q)).rows[0])[0];
-  return {
-    version: await one("SELECT version()"),
-    fsync: await one("SHOW fsync"),
-    synchronousCommit: await one("SHOW synchronous_commit"),
-    sharedBuffers: await one("SHOW shared_buffers"),
-  };
-}
-
-function revision() {
-  // Read-only: --no-optional-locks keeps status from refreshing the index behind a committer's back.
-  try {
-    const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], {
-      encoding: "utf8",
-      stdio: "pipe",
-    }).trim();
-    const dirty = execFileSync("git", ["--no-optional-locks", "status", "--porcelain", "--", "src"], {
-      encoding: "utf8",
-      stdio: "pipe",
-    });
-    return `${head}${dirty.trim() ? " with uncommitted changes in src/" : ""}`;
-  } catch {
-    return "unknown";
-  }
-}
-
 function report() {
   const cpus = os.cpus();
   const load = (l) => l.map((x) => x.toFixed(2)).join(" ");
@@ -285,26 +249,4 @@ function report() {
     "",
   ];
   process.stdout.write(`${lines.join("\n")}\n`);
-}
-
-function percentiles(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const at = (p) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-  return [at(50), at(95), at(99)];
-}
-
-function median(values) {
-  return percentiles(values)[0];
-}
-
-function ms(value) {
-  return `${value.toFixed(2)} ms`;
-}
-
-function fmt(n) {
-  return Math.round(n).toLocaleString("en-US");
-}
-
-function sleep(msDelay) {
-  return new Promise((resolve) => setTimeout(resolve, msDelay));
 }
