@@ -73,6 +73,8 @@ describe("reproq worker", () => {
   it("refuses to start without task modules (built-in tasks do not count)", async () => {
     const result = await reproq(["worker"]);
     expect(result.code).toBe(2);
-    expect(lines(result.stderr)).toEqual([expect.stringMatching(/^reproq: no tasks are registered: pass --tasks/)]);
+    expect(lines(result.stderr)).toEqual([
+      expect.stringMatching(/^reproq: no tasks are registered: pass --tasks/),
+    ]);
   });
 });

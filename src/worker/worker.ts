@@ -8,6 +8,7 @@ import { EventEmitter } from "node:events";
 import { hostname } from "node:os";
 import type pg from "pg";
 import pino, { type Logger } from "pino";
+import { isBuiltinTask } from "../builtins.js";
 import { decodeArgs, encodeValue, type JsonValue } from "../codec/tagged.js";
 import { loadConfig } from "../config/load.js";
 import type { ReproqConfig } from "../config/schema.js";
@@ -18,7 +19,6 @@ import { advisoryKey, assertSchemaName, channelName } from "../db/names.js";
 import { createPool, mapDatabaseError } from "../db/pool.js";
 import { parseDuration } from "../duration.js";
 import { ConfigError } from "../errors.js";
-import { isBuiltinTask } from "../builtins.js";
 import { getTask, registeredTasks } from "../registry.js";
 import { currentSettings } from "../runtime.js";
 import {
