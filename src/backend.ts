@@ -5,7 +5,6 @@
  */
 import { EventEmitter } from "node:events";
 import type pg from "pg";
-import { buildSpec, specHash } from "./codec/spec.js";
 import { loadConfig, type ResolvedConfig } from "./config/load.js";
 import type { ReproqConfig, ReproqConfigInput } from "./config/schema.js";
 import { Listener } from "./db/listener.js";
@@ -13,7 +12,6 @@ import { type MigrateResult, type MigrationStatus, migrationStatus, runMigration
 import { assertSchemaName, channelName } from "./db/names.js";
 import { createPool, mapDatabaseError, type Queryable } from "./db/pool.js";
 import { withTransaction } from "./db/transaction.js";
-import { parseDuration } from "./duration.js";
 import {
   ConfigError,
   ConflictError,
@@ -24,6 +22,7 @@ import {
 } from "./errors.js";
 import { parseRunId, type RunIdInput } from "./ids.js";
 import { type Provenance, resolveProvenance } from "./provenance.js";
+import { resolveRun } from "./resolve-run.js";
 import { type ResultSource, TaskResult } from "./result.js";
 import {
   insertRuns,
@@ -32,15 +31,7 @@ import {
   selectRunById,
   type TaskRunRow,
 } from "./sql/runs.js";
-import {
-  type EnqueueOptions,
-  type TaskDefinition,
-  timeoutToSeconds,
-  validateConcurrencyLimit,
-  validateMaxAttempts,
-  validatePriority,
-  validateQueueName,
-} from "./task.js";
+import type { EnqueueOptions, TaskDefinition } from "./task.js";
 
 /** A bulk item: `[task, args]` or `[task, args, options]`, type-checked like `.enqueue()`. */
 export type BulkItem<A extends unknown[] = unknown[], R = unknown> =
@@ -368,84 +359,22 @@ export class Backend implements ResultSource {
       );
     }
     const where = `${label ? `${label} ` : ""}task "${definition.name}"`;
-    const { config } = state;
-    const taskOptions = definition.options;
-    const argList = [...args];
-
-    const queue = validateQueueName(options.queue ?? taskOptions.queue ?? config.defaultQueue, where);
-    if (config.allowedQueues && !config.allowedQueues.includes(queue)) {
-      throw new InvalidInputError(
-        `${where}: unknown queue "${queue}"; allowed queues are ${config.allowedQueues.join(", ")} (setting allowedQueues)`,
-      );
-    }
-    const priority = validatePriority(options.priority ?? taskOptions.priority ?? 0, where);
-
-    let runAt: Date | null = null;
-    let delayMs = 0;
-    if (options.runAfter instanceof Date) {
-      if (Number.isNaN(options.runAfter.getTime()))
-        throw new InvalidInputError(`${where}: runAfter is an invalid Date`);
-      runAt = options.runAfter;
-    } else if (options.runAfter !== undefined) {
-      delayMs = parseDuration(options.runAfter, { name: `${where}: runAfter` });
-    }
-
-    const lockKey = optionalKey(
-      options.lockKey ??
-        (typeof taskOptions.lockKey === "function" ? taskOptions.lockKey(...argList) : taskOptions.lockKey),
-      `${where}: lockKey`,
-    );
-    const keySource = options.concurrencyKey ?? taskOptions.concurrency?.key;
-    const concurrencyKey = optionalKey(
-      typeof keySource === "function" ? keySource(...argList) : keySource,
-      `${where}: concurrencyKey`,
-    );
-    const concurrencyLimit =
-      concurrencyKey === null
-        ? 0
-        : validateConcurrencyLimit(options.concurrencyLimit ?? taskOptions.concurrency?.limit ?? 0, where);
-
-    const expiresSource = options.expiresIn ?? taskOptions.expiresIn;
-    const expiresInMs =
-      expiresSource !== undefined
-        ? parseDuration(expiresSource, { name: `${where}: expiresIn` })
-        : (config.expiresIn ?? null);
-    const maxAttempts = validateMaxAttempts(
-      options.maxAttempts ?? taskOptions.maxAttempts ?? config.maxAttempts,
-      where,
-    );
-    const timeoutSource = options.timeout ?? taskOptions.timeout;
-    const timeoutSeconds =
-      timeoutSource !== undefined ? timeoutToSeconds(timeoutSource, where) : config.timeoutSeconds;
-
-    const spec = buildSpec({
-      taskPath: definition.name,
-      args: argList,
-      queueName: queue,
-      priority,
-      lockKey,
-      concurrencyKey,
-      concurrencyLimit,
-      runAfter: runAt,
-      workflow: workflow ?? null,
-      maxPayloadBytes: config.maxPayloadBytes,
-    });
-    const { canonical, hash } = specHash(spec);
+    const run = resolveRun(definition, args, options, state.config, where, workflow);
     return {
-      queueName: queue,
-      priority,
-      runAt,
-      delayMs,
-      specJson: canonical,
-      specHash: hash,
-      dedupKey: config.dedupActive ? hash : null,
+      queueName: run.queue,
+      priority: run.priority,
+      runAt: run.runAt,
+      delayMs: run.delayMs,
+      specJson: run.canonical,
+      specHash: run.hash,
+      dedupKey: state.config.dedupActive ? run.hash : null,
       taskPath: definition.name,
-      maxAttempts,
-      timeoutSeconds,
-      lockKey,
-      concurrencyKey,
-      concurrencyLimit,
-      expiresInMs,
+      maxAttempts: run.maxAttempts,
+      timeoutSeconds: run.timeoutSeconds,
+      lockKey: run.lockKey,
+      concurrencyKey: run.concurrencyKey,
+      concurrencyLimit: run.concurrencyLimit,
+      expiresInMs: run.expiresInMs,
       provenanceJson: JSON.stringify(state.provenance),
       status: "READY",
       parentId: null,
@@ -549,14 +478,4 @@ export class Backend implements ResultSource {
     await state.listener.close();
     if (state.ownsPool) await state.pool.end().catch(() => {});
   }
-}
-
-function optionalKey(value: unknown, where: string): string | null {
-  if (value === undefined || value === null) return null;
-  if (typeof value !== "string") {
-    throw new InvalidInputError(`${where} must be a string, got ${typeof value}`);
-  }
-  const trimmed = value.trim();
-  if (trimmed.length > 500) throw new InvalidInputError(`${where} is longer than 500 characters`);
-  return trimmed === "" ? null : trimmed;
 }

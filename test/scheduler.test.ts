@@ -458,3 +458,25 @@ recurring(t, { schedule: "0 2 * * *", key: "cli.b", args: [2] });`);
     expect(await runsOf("once.due")).toHaveLength(1);
   });
 });
+
+describe("schedules resolve runs like enqueue", () => {
+  it("takes the task's own expiry and rejects a key function that returns a non-string", async () => {
+    const expiring = task("sched.expiring", { expiresIn: "5m", maxAttempts: 4 }, async (n: number) => n);
+    await upsertSchedule({ name: "expiring", cron: "0 3 * * *", task: expiring, args: [1] });
+    const { rows } = await ctx.db.pool.query(
+      "SELECT options_json FROM reproq.periodic_tasks WHERE name = 'expiring'",
+    );
+    expect(rows[0].options_json).toMatchObject({ expires_in_ms: 300_000, max_attempts: 4 });
+
+    const badKey = task(
+      "sched.bad-key",
+      // A key function that does not return a string is a programming error, at enqueue and here alike.
+      { concurrency: { key: (n: number) => n as unknown as string, limit: 1 } },
+      async (n: number) => n,
+    );
+    await expect(badKey.enqueue(7)).rejects.toThrow(/concurrencyKey must be a string/);
+    await expect(
+      upsertSchedule({ name: "bad-key", cron: "0 3 * * *", task: badKey, args: [7] }),
+    ).rejects.toThrow(/concurrencyKey must be a string/);
+  });
+});

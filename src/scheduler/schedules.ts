@@ -1,14 +1,9 @@
-/**
- * Saving, listing and deleting schedules. The canonical run spec is computed once, here, when a
- * schedule is saved; beat and the SQL function only ever hash that stored text, so every producer
- * agrees on spec_hash by construction.
- */
-import { buildSpec, specHash } from "../codec/spec.js";
 import { decodeArgs, encodeArgs, type JsonValue } from "../codec/tagged.js";
 import type { ReproqConfig } from "../config/schema.js";
 import { mapDatabaseError, type Queryable } from "../db/pool.js";
 import { InvalidInputError } from "../errors.js";
 import { getTask } from "../registry.js";
+import { resolveRun } from "../resolve-run.js";
 import { getBackend } from "../runtime.js";
 import {
   type CatchUpPolicy,
@@ -19,14 +14,7 @@ import {
   setNextRunNow,
   upsertScheduleRow,
 } from "../sql/schedules.js";
-import {
-  type TaskDefinition,
-  timeoutToSeconds,
-  validateConcurrencyLimit,
-  validateMaxAttempts,
-  validatePriority,
-  validateQueueName,
-} from "../task.js";
+import type { TaskDefinition } from "../task.js";
 import { parseCron } from "./cron.js";
 
 export type { CatchUpPolicy } from "../sql/schedules.js";
@@ -153,14 +141,6 @@ export function prepareSchedule(
   if (input.args !== undefined && !Array.isArray(input.args))
     throw new InvalidInputError(`${where}: args must be an array`);
   const args = [...(input.args ?? [])];
-  const options = definition.options;
-  const queue = validateQueueName(input.queue ?? options.queue ?? config.defaultQueue, where);
-  if (config.allowedQueues && !config.allowedQueues.includes(queue)) {
-    throw new InvalidInputError(
-      `${where}: unknown queue "${queue}"; allowed queues are ${config.allowedQueues.join(", ")} (setting allowedQueues)`,
-    );
-  }
-  const priority = validatePriority(input.priority ?? options.priority ?? 0, where);
   const catchUp = input.catchUp ?? "one";
   if (!CATCH_UP_POLICIES.includes(catchUp)) {
     throw new InvalidInputError(
@@ -176,27 +156,12 @@ export function prepareSchedule(
   ) {
     throw new InvalidInputError(`${where}: nextRunAt must be a valid Date`);
   }
-  // Lock and concurrency keys come from the task's options, as for any enqueue of these args.
-  const lockKey = key(typeof options.lockKey === "function" ? options.lockKey(...args) : options.lockKey);
-  const concurrencyKey = key(options.concurrency ? options.concurrency.key(...args) : null);
-  const concurrencyLimit =
-    concurrencyKey === null ? 0 : validateConcurrencyLimit(options.concurrency?.limit ?? 0, where);
-  const spec = buildSpec({
-    taskPath: definition.name,
-    args,
-    queueName: queue,
-    priority,
-    lockKey,
-    concurrencyKey,
-    concurrencyLimit,
-    maxPayloadBytes: config.maxPayloadBytes,
-  });
-  const { canonical, hash } = specHash(spec);
+  // Exactly the run `.enqueue(...args)` would make, with the schedule's queue and priority.
+  const run = resolveRun(definition, args, { queue: input.queue, priority: input.priority }, config, where);
   const runOptions: ScheduleRunOptions = {
-    max_attempts: validateMaxAttempts(options.maxAttempts ?? config.maxAttempts, where),
-    timeout_seconds:
-      options.timeout !== undefined ? timeoutToSeconds(options.timeout, where) : config.timeoutSeconds,
-    expires_in_ms: config.expiresIn ?? null,
+    max_attempts: run.maxAttempts,
+    timeout_seconds: run.timeoutSeconds,
+    expires_in_ms: run.expiresInMs,
     dedup: config.dedupActive,
   };
   const next = cron.next(now);
@@ -205,12 +170,12 @@ export function prepareSchedule(
     cronExpr: cron.expression,
     timezone: cron.timezone,
     taskPath: definition.name,
-    queueName: queue,
-    priority,
+    queueName: run.queue,
+    priority: run.priority,
     payloadJson: JSON.stringify({ args: encodeArgs(args) }),
     optionsJson: JSON.stringify(runOptions),
-    specCanonical: canonical,
-    specHash: hash,
+    specCanonical: run.canonical,
+    specHash: run.hash,
     catchUp,
     enabled: input.enabled ?? true,
     nextRunAt: input.nextRunAt ?? null,
@@ -221,11 +186,6 @@ export function prepareSchedule(
 }
 
 /** Trimmed key or null, as the enqueue path normalises lock and concurrency keys. */
-function key(value: unknown): string | null {
-  if (typeof value !== "string") return null;
-  const trimmed = value.trim();
-  return trimmed === "" ? null : trimmed;
-}
 
 export function toSchedule(row: ScheduleRow): Schedule {
   let args: unknown[] = [];
