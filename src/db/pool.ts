@@ -75,3 +75,12 @@ export function mapDatabaseError(error: unknown, schema?: string): unknown {
   }
   return error;
 }
+
+/** Runs a database call, turning driver errors into typed errors (see mapDatabaseError). */
+export async function guarded<T>(schema: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    throw mapDatabaseError(error, schema);
+  }
+}

@@ -2,7 +2,7 @@
  * Flow-control operations: token-bucket rate limits and queue pause/resume. The core
  * functions take a database (the CLI passes its own pool); the public ones use getBackend().
  */
-import { mapDatabaseError, type Queryable } from "../db/pool.js";
+import { guarded, type Queryable } from "../db/pool.js";
 import { InvalidInputError } from "../errors.js";
 import { getBackend } from "../runtime.js";
 import {
@@ -66,14 +66,6 @@ function validateLimit(input: RateLimitInput): { key: string; rate: number; burs
     );
   }
   return { key, rate, burst };
-}
-
-async function guarded<T>(schema: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (error) {
-    throw mapDatabaseError(error, schema);
-  }
 }
 
 export async function setRateLimitIn(

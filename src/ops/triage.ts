@@ -4,7 +4,7 @@
  * dashboard can use their own pool; retry() uses the backend the run id names.
  */
 import pg from "pg";
-import { mapDatabaseError, type Queryable } from "../db/pool.js";
+import { guarded, mapDatabaseError, type Queryable } from "../db/pool.js";
 import { withTransaction } from "../db/transaction.js";
 import { ConflictError, InvalidInputError, TaskResultNotFoundError } from "../errors.js";
 import { parseRunId, type RunIdInput } from "../ids.js";
@@ -79,14 +79,6 @@ export interface RetryOutcome {
 const DEFAULT_LIST_LIMIT = 50;
 /** An enqueue may take a dedup key between our check and our update; trying again sees it. */
 const RACE_RETRIES = 4;
-
-async function guarded<T>(schema: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (error) {
-    throw mapDatabaseError(error, schema);
-  }
-}
 
 function optionalName(value: string | undefined, what: string): string | null {
   if (value === undefined) return null;

@@ -1,6 +1,6 @@
 import { decodeArgs, encodeArgs, type JsonValue } from "../codec/tagged.js";
 import type { ReproqConfig } from "../config/schema.js";
-import { mapDatabaseError, type Queryable } from "../db/pool.js";
+import { guarded, type Queryable } from "../db/pool.js";
 import { InvalidInputError } from "../errors.js";
 import { getTask } from "../registry.js";
 import { resolveRun } from "../resolve-run.js";
@@ -209,14 +209,6 @@ export function toSchedule(row: ScheduleRow): Schedule {
     source: row.source,
     specHash: row.spec_hash,
   };
-}
-
-async function guarded<T>(schema: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (error) {
-    throw mapDatabaseError(error, schema);
-  }
 }
 
 export async function upsertScheduleIn(
