@@ -1,9 +1,7 @@
 import { randomBytes } from "node:crypto";
 import os from "node:os";
-import path from "node:path";
 import { performance } from "node:perf_hooks";
 import pg from "pg";
-import { embeddedDatabaseUrl, startEmbeddedPostgres } from "../dist/db/embedded.js";
 import {
   close,
   configure,
@@ -14,7 +12,7 @@ import {
   setRateLimit,
   task,
 } from "../dist/index.js";
-import { fmt, median, ms, percentiles, revision, serverInfo, sleep } from "./lib.mjs";
+import { fmt, median, ms, openServer, percentiles, revision, serverInfo, sleep } from "./lib.mjs";
 
 const argv = process.argv.slice(2);
 const quick = argv.includes("--quick");
@@ -40,35 +38,10 @@ const noop = task("bench.noop", async (_i) => null);
 
 // ---------------------------------------------------------------- database
 
-let server;
-let adminUrl = process.env.DATABASE_URL;
-let where;
-if (adminUrl) {
-  where = "DATABASE_URL server (scratch database)";
-} else {
-  // A cluster of its own, so this bench and bench/worker.mjs never share (or stop) one server.
-  server = await startEmbeddedPostgres({ dataDir: path.resolve(".reproq/bench-flow-pg") });
-  adminUrl = server.url;
-  where = "embedded PostgreSQL in .reproq/bench-flow-pg (scratch database)";
-}
-const dbName = `reproq_flowbench_${randomBytes(4).toString("hex")}`;
-const admin = new pg.Client({ connectionString: adminUrl });
-await admin.connect();
-if (server) {
-  // The embedded cluster is the bench's own: scratch databases of interrupted runs can go.
-  const { rows: stale } = await admin.query(
-    "SELECT datname FROM pg_database WHERE datname LIKE 'reproq\\_flowbench\\_%'",
-  );
-  for (const { datname } of stale) await admin.query(`DROP DATABASE "${datname}" WITH (FORCE)`);
-}
-await admin.query(`CREATE DATABASE ${dbName}`);
-const databaseUrl = server ? embeddedDatabaseUrl(server, dbName) : withDatabase(adminUrl, dbName);
-
-function withDatabase(url, name) {
-  const u = new URL(url);
-  u.pathname = `/${name}`;
-  return u.toString();
-}
+// A cluster of its own, so this bench and bench/worker.mjs never share (or stop) one server.
+const db = await openServer({ dataDir: ".reproq/bench-flow-pg", prefix: "reproq_flowbench_" });
+const where = db.where;
+const databaseUrl = await db.createDatabase(randomBytes(4).toString("hex"));
 
 const sql = new pg.Client({ connectionString: databaseUrl });
 const rows = [];
@@ -156,9 +129,7 @@ try {
 } finally {
   await close();
   await sql.end().catch(() => {});
-  await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => {});
-  await admin.end().catch(() => {});
-  await server?.stop();
+  await db.close();
 }
 
 report();

@@ -1,11 +1,9 @@
 import { randomBytes } from "node:crypto";
 import os from "node:os";
-import path from "node:path";
 import { performance } from "node:perf_hooks";
 import pg from "pg";
-import { embeddedDatabaseUrl, startEmbeddedPostgres } from "../dist/db/embedded.js";
 import { close, configure, getBackend, migrate, runWorker, task } from "../dist/index.js";
-import { fmt, median, ms, percentiles, revision, serverInfo, sleep } from "./lib.mjs";
+import { fmt, median, ms, openServer, percentiles, revision, serverInfo, sleep } from "./lib.mjs";
 
 const argv = process.argv.slice(2);
 const quick = argv.includes("--quick");
@@ -32,34 +30,9 @@ const ping = task("bench.ping", async (key) => {
 
 // ---------------------------------------------------------------- database
 
-let server;
-let adminUrl = process.env.DATABASE_URL;
-let where;
-if (adminUrl) {
-  where = "DATABASE_URL server (scratch database)";
-} else {
-  server = await startEmbeddedPostgres({ dataDir: path.resolve(".reproq/bench-pg") });
-  adminUrl = server.url;
-  where = "embedded PostgreSQL in .reproq/bench-pg (scratch database)";
-}
-const dbName = `reproq_bench_${randomBytes(4).toString("hex")}`;
-const admin = new pg.Client({ connectionString: adminUrl });
-await admin.connect();
-if (server) {
-  // The embedded cluster is the bench's own: scratch databases of interrupted runs can go.
-  const { rows: stale } = await admin.query(
-    "SELECT datname FROM pg_database WHERE datname LIKE 'reproq\\_bench\\_%'",
-  );
-  for (const { datname } of stale) await admin.query(`DROP DATABASE "${datname}" WITH (FORCE)`);
-}
-await admin.query(`CREATE DATABASE ${dbName}`);
-const databaseUrl = server ? embeddedDatabaseUrl(server, dbName) : withDatabase(adminUrl, dbName);
-
-function withDatabase(url, name) {
-  const u = new URL(url);
-  u.pathname = `/${name}`;
-  return u.toString();
-}
+const db = await openServer({ dataDir: ".reproq/bench-pg", prefix: "reproq_bench_" });
+const where = db.where;
+const databaseUrl = await db.createDatabase(randomBytes(4).toString("hex"));
 
 const sql = new pg.Client({ connectionString: databaseUrl });
 const rows = [];
@@ -125,9 +98,7 @@ try {
 } finally {
   await close();
   await sql.end().catch(() => {});
-  await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => {});
-  await admin.end().catch(() => {});
-  await server?.stop();
+  await db.close();
 }
 
 report();
