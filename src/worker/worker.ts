@@ -444,7 +444,12 @@ export class Worker {
     const fence = { resultId: row.result_id, leaseToken: row.lease_token };
     const metadata = { ...(row.metadata_json ?? {}) };
     const logs = this.#config.logsDir ? new RunLogs(this.#config.logsDir, row.result_id, row.attempts) : null;
-    const taskLog = this.#log.child({ resultId: row.result_id, task: row.task_path });
+    // Most handlers never log: the child logger is made on first use, not for every run.
+    let taskLogger: Logger | undefined;
+    const taskLog = () => {
+      taskLogger ??= this.#log.child({ resultId: row.result_id, task: row.task_path });
+      return taskLogger;
+    };
     const context: TaskContext = {
       resultId: row.result_id,
       attempt: row.attempts,
@@ -456,9 +461,9 @@ export class Worker {
       },
       signal: controller.signal,
       log: {
-        info: (message, fields) => taskLog.info(fields ?? {}, message),
-        warn: (message, fields) => taskLog.warn(fields ?? {}, message),
-        error: (message, fields) => taskLog.error(fields ?? {}, message),
+        info: (message, fields) => taskLog().info(fields ?? {}, message),
+        warn: (message, fields) => taskLog().warn(fields ?? {}, message),
+        error: (message, fields) => taskLog().error(fields ?? {}, message),
       },
     };
     const inflight: InFlight = {
