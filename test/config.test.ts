@@ -54,6 +54,7 @@ describe("defaults", () => {
       applicationName: "reproq",
       queues: ["default"],
       concurrency: 10,
+      prefetch: 500,
       isolation: "in-process",
       pollInterval: 2000,
       leaseDuration: 60_000,

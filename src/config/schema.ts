@@ -183,6 +183,15 @@ export const SETTINGS = {
     expected: "an integer from 1 to 10000",
     description: "Runs a worker process executes at once.",
   }),
+  prefetch: setting({
+    type: z.number().int().min(0).max(10_000),
+    kind: "integer",
+    default: 500,
+    env: ["REPROQ_PREFETCH"],
+    expected: "an integer from 0 to 10000",
+    description:
+      "Most runs a worker claims ahead of its free slots when tasks finish fast (about 250 ms of work); 0 claims only for free slots.",
+  }),
   isolation: setting({
     type: z.enum(["in-process", "process"]),
     kind: "string",

@@ -20,6 +20,8 @@ export interface ClaimedRunRow {
   metadata_json: Record<string, unknown>;
   enqueued_at: Date;
   cancel_requested: boolean;
+  /** The run holds a lock key or a limited concurrency key (settling it locks key counters). */
+  keyed: boolean;
 }
 
 export interface QueueFilter {
@@ -94,42 +96,6 @@ export function lockSlotsOf(schema: string, idsExpr: string): string {
         ORDER BY cs.key FOR UPDATE OF cs)`;
 }
 
-export interface SuccessRecord extends Fence {
-  returnJson: string;
-  /** New metadata JSON, or null to keep the stored value. */
-  metadataJson: string | null;
-  logsUri: string | null;
-}
-
-/** Marks runs SUCCESSFUL in one statement; returns the ids that were still held (the rest were lost). */
-export async function completeRuns(
-  db: Queryable,
-  schema: string,
-  records: readonly SuccessRecord[],
-): Promise<string[]> {
-  if (records.length === 0) return [];
-  // `result_id = ANY($1)` keeps the plan on the primary key even when statistics say the table is empty.
-  const result = await db.query<{ result_id: string }>(
-    `${lockSlotsOf(schema, "$1::bigint[]")}
-     UPDATE ${qualify(schema, "task_runs")} r
-        SET status = 'SUCCESSFUL', finished_at = now(), return_json = u.ret::jsonb,
-            metadata_json = COALESCE(u.meta::jsonb, r.metadata_json), logs_uri = COALESCE(u.logs, r.logs_uri),
-            leased_by = NULL, leased_until = NULL, lease_token = NULL, last_error = NULL, updated_at = now()
-       FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::text[], $5::text[]) AS u(id, token, ret, meta, logs)
-      WHERE r.result_id = ANY($1::bigint[]) AND r.result_id = u.id AND r.lease_token = u.token AND r.status = 'RUNNING'
-        AND (SELECT count(*) FROM locked_slots) >= 0
-   RETURNING r.result_id`,
-    [
-      records.map((r) => r.resultId),
-      records.map((r) => r.leaseToken),
-      records.map((r) => r.returnJson),
-      records.map((r) => r.metadataJson),
-      records.map((r) => r.logsUri),
-    ],
-  );
-  return result.rows.map((r) => r.result_id);
-}
-
 export type FailureOutcome =
   /** Back to READY after `delayMs`; the attempt counts. */
   | { kind: "retry"; delayMs: number }
@@ -142,46 +108,78 @@ export type FailureOutcome =
   /** Back to READY at once without using an attempt (shutdown released the run). */
   | { kind: "release" };
 
-export interface FailureRecord extends Fence {
-  outcome: FailureOutcome;
-  /** Error object appended to errors_json, or null to append nothing. */
-  errorJson: string | null;
-  lastError: string | null;
+/** The outcome of one attempt, as the worker hands it to settleRuns(). */
+export type SettleRecord = Fence & {
+  /** The run holds a key (ClaimedRunRow.keyed). */
+  keyed: boolean;
+  /** New metadata JSON, or null to keep the stored value. */
   metadataJson: string | null;
   logsUri: string | null;
-}
-
-/** Settles one failed (or released) attempt; returns false when the lease was no longer held. */
-export async function settleFailure(db: Queryable, schema: string, record: FailureRecord): Promise<boolean> {
-  const { outcome } = record;
-  const status = outcome.kind === "fail" ? "FAILED" : outcome.kind === "cancel" ? "CANCELLED" : "READY";
-  const delayMs = outcome.kind === "retry" || outcome.kind === "snooze" ? outcome.delayMs : 0;
-  const refund = outcome.kind === "snooze" || outcome.kind === "release" ? 1 : 0;
-  const final = status !== "READY";
-  const result = await db.query(
-    `UPDATE ${qualify(schema, "task_runs")} r
-        SET status = $3, attempts = r.attempts - $4,
-            run_after = CASE WHEN $5::boolean THEN r.run_after ELSE now() + $6 * interval '1 millisecond' END,
-            finished_at = CASE WHEN $5::boolean THEN now() ELSE NULL END,
-            errors_json = CASE WHEN $7::text IS NULL THEN r.errors_json ELSE r.errors_json || jsonb_build_array($7::jsonb) END,
-            last_error = COALESCE($8::text, r.last_error),
-            metadata_json = COALESCE($9::jsonb, r.metadata_json), logs_uri = COALESCE($10::text, r.logs_uri),
-            leased_by = NULL, leased_until = NULL, lease_token = NULL, updated_at = now()
-      WHERE r.result_id = $1 AND r.lease_token = $2 AND r.status = 'RUNNING'`,
-    [
-      record.resultId,
-      record.leaseToken,
-      status,
-      refund,
-      final,
-      Math.round(delayMs),
-      record.errorJson,
-      record.lastError,
-      record.metadataJson,
-      record.logsUri,
-    ],
+} & (
+    | { outcome: { kind: "success" }; returnJson: string }
+    | {
+        outcome: FailureOutcome;
+        /** Error object appended to errors_json, or null to append nothing. */
+        errorJson: string | null;
+        lastError: string | null;
+      }
   );
-  return (result.rowCount ?? 0) > 0;
+
+const STATUS_OF: Record<SettleRecord["outcome"]["kind"], string> = {
+  success: "SUCCESSFUL",
+  fail: "FAILED",
+  cancel: "CANCELLED",
+  retry: "READY",
+  snooze: "READY",
+  release: "READY",
+};
+
+/**
+ * Writes a batch of attempt outcomes in one statement (the settle_runs() function of
+ * migration 5); returns the ids that were still held. Runs whose lease was lost are
+ * skipped: their outcome is not written.
+ */
+export async function settleRuns(
+  db: Queryable,
+  schema: string,
+  records: readonly SettleRecord[],
+): Promise<Set<string>> {
+  if (records.length === 0) return new Set();
+  const n = records.length;
+  const ids = new Array<string>(n);
+  const tokens = new Array<string>(n);
+  const statuses = new Array<string>(n);
+  const refunds = new Array<number>(n);
+  const delays = new Array<number>(n);
+  const returns = new Array<string | null>(n);
+  const errors = new Array<string | null>(n);
+  const lastErrors = new Array<string | null>(n);
+  const metas = new Array<string | null>(n);
+  const logs = new Array<string | null>(n);
+  let keyed = false;
+  for (let i = 0; i < n; i++) {
+    const record = records[i]!;
+    const { outcome } = record;
+    ids[i] = record.resultId;
+    tokens[i] = record.leaseToken;
+    statuses[i] = STATUS_OF[outcome.kind];
+    refunds[i] = outcome.kind === "snooze" || outcome.kind === "release" ? 1 : 0;
+    delays[i] = outcome.kind === "retry" || outcome.kind === "snooze" ? Math.round(outcome.delayMs) : 0;
+    returns[i] = "returnJson" in record ? record.returnJson : null;
+    errors[i] = "errorJson" in record ? record.errorJson : null;
+    lastErrors[i] = "lastError" in record ? record.lastError : null;
+    metas[i] = record.metadataJson;
+    logs[i] = record.logsUri;
+    if (record.keyed) keyed = true;
+  }
+  const result = await db.query<{ result_id: string }>(
+    `SELECT result_id FROM ${qualify(schema, "settle_runs")}($1::bigint[], $2::uuid[], $3::text[], $4::integer[],
+       $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::boolean)`,
+    [ids, tokens, statuses, refunds, delays, returns, errors, lastErrors, metas, logs, keyed],
+  );
+  const held = new Set<string>();
+  for (const row of result.rows) held.add(row.result_id);
+  return held;
 }
 
 /** Saves a running run's metadata (TaskContext.saveMetadata). */

@@ -1,5 +1,6 @@
 /**
- * Writes attempt outcomes in batches: successes of the same tick go out as one UPDATE.
+ * Writes attempt outcomes in batches: everything settled while the previous write was in
+ * flight goes out in one settle_runs() call, successes and failures alike.
  * When the database is unreachable the records are kept and retried with backoff, so
  * results computed while the connection was down are written once it returns.
  */
@@ -7,13 +8,7 @@ import type pg from "pg";
 import type { Logger } from "pino";
 import { mapDatabaseError } from "../db/pool.js";
 import { ConnectionError } from "../errors.js";
-import {
-  completeRuns,
-  type FailureRecord,
-  type Fence,
-  type SuccessRecord,
-  settleFailure,
-} from "../sql/worker.js";
+import { type Fence, type SettleRecord, settleRuns } from "../sql/worker.js";
 import { isTransientConflict } from "./transient.js";
 
 const BATCH = 1000;
@@ -22,8 +17,7 @@ export class Settler {
   #pool: pg.Pool;
   #schema: string;
   #log: Logger;
-  #successes: SuccessRecord[] = [];
-  #failures: FailureRecord[] = [];
+  #pending: SettleRecord[] = [];
   #running: Promise<void> | null = null;
   #retryMs = 0;
   #onWritten: (resultId: string, held: boolean) => void;
@@ -41,24 +35,16 @@ export class Settler {
   }
 
   get size(): number {
-    return this.#successes.length + this.#failures.length;
+    return this.#pending.length;
   }
 
   /** Runs whose outcome is not written yet: their leases must keep being renewed. */
   pendingFences(): Fence[] {
-    return [...this.#successes, ...this.#failures].map(({ resultId, leaseToken }) => ({
-      resultId,
-      leaseToken,
-    }));
+    return this.#pending.map(({ resultId, leaseToken }) => ({ resultId, leaseToken }));
   }
 
-  success(record: SuccessRecord): void {
-    this.#successes.push(record);
-    this.#kick();
-  }
-
-  failure(record: FailureRecord): void {
-    this.#failures.push(record);
+  settle(record: SettleRecord): void {
+    this.#pending.push(record);
     this.#kick();
   }
 
@@ -82,8 +68,7 @@ export class Settler {
               { err: error },
               "could not record run outcomes; they are dropped and the leases will expire",
             );
-            this.#successes = [];
-            this.#failures = [];
+            this.#pending = [];
             return;
           }
           this.#retryMs = Math.min(5000, Math.max(100, this.#retryMs * 2));
@@ -101,18 +86,10 @@ export class Settler {
   }
 
   async #writeOnce(): Promise<void> {
-    if (this.#successes.length > 0) {
-      const batch = this.#successes.slice(0, BATCH);
-      const held = new Set(await completeRuns(this.#pool, this.#schema, batch));
-      this.#successes.splice(0, batch.length);
-      for (const record of batch) this.#onWritten(record.resultId, held.has(record.resultId));
-    }
-    while (this.#failures.length > 0) {
-      const record = this.#failures[0]!;
-      const held = await settleFailure(this.#pool, this.#schema, record);
-      this.#failures.shift();
-      this.#onWritten(record.resultId, held);
-    }
+    const batch = this.#pending.slice(0, BATCH);
+    const held = await settleRuns(this.#pool, this.#schema, batch);
+    this.#pending.splice(0, batch.length);
+    for (const record of batch) this.#onWritten(record.resultId, held.has(record.resultId));
   }
 
   /** Resolves when everything queued so far is written (or `timeoutMs` passed). */

@@ -100,6 +100,19 @@ interface InFlight {
   logs: RunLogs | null;
 }
 
+/** A claimed run waiting in the worker's prefetch buffer for a free slot. */
+interface Buffered {
+  row: ClaimedRunRow;
+  claimedAt: number;
+}
+
+/** The buffer holds about this much work, judged by how fast runs have been finishing. */
+const PREFETCH_WINDOW_MS = 250;
+/** The finish rate is measured over windows at least this long. */
+const RATE_WINDOW_MS = 50;
+/** A buffered run waiting longer than this goes back to the queue for any worker to take. */
+const PREFETCH_TTL_MS = 5_000;
+
 let workersInProcess = 0;
 
 export class Worker {
@@ -115,6 +128,13 @@ export class Worker {
   #backoff: BackoffPolicy;
   #events = new EventEmitter<WorkerEvents>();
   #inflight = new Map<string, InFlight>();
+  /** Claimed runs not started yet, in claim order (see `prefetch`). */
+  #buffer = new Map<string, Buffered>();
+  /** Finish rate (runs/s) that sizes the prefetch buffer, and the window it is counted in. */
+  #rate = 0;
+  #target = 0;
+  #rateSince = Date.now();
+  #rateCount = 0;
   #stopping = false;
   #stopped: Promise<void> | null = null;
   #loopDone: Promise<void> | null = null;
@@ -294,7 +314,10 @@ export class Worker {
       this.#timers.push(timer);
     };
     every(config.heartbeatInterval, () => this.#heartbeat());
-    every(config.pollInterval, async () => this.#nudge());
+    every(config.pollInterval, async () => {
+      this.#releaseStale();
+      this.#nudge();
+    });
     every(config.maintenanceInterval, () => this.#maintenance());
     void this.#maintenance();
     if (this.#handleSignals) {
@@ -334,6 +357,17 @@ export class Worker {
   #onCancel(payload: string): void {
     const inflight = this.#inflight.get(payload);
     if (inflight) inflight.controller.abort(new RunAborted("cancelled", "cancelled while running"));
+    const buffered = this.#buffer.get(payload);
+    if (buffered) {
+      // Claimed but not started: it ends CANCELLED without running.
+      this.#buffer.delete(payload);
+      this.#settleFailure(
+        buffered.row,
+        new RunAborted("cancelled", "cancelled before the run started"),
+        null,
+        null,
+      );
+    }
   }
 
   /** There may be work: claim on the next turn of the loop. */
@@ -357,17 +391,44 @@ export class Worker {
     }, ms);
   }
 
+  /**
+   * How many runs to hold claimed beyond the free slots: about PREFETCH_WINDOW_MS of work at
+   * the current finish rate, at most `prefetch`. Slow tasks get (almost) no buffer, so a worker
+   * never sits on runs that another worker could start sooner.
+   */
+  #prefetchTarget(): number {
+    const max = this.#config.prefetch;
+    if (max === 0) return 0;
+    const now = Date.now();
+    const elapsed = now - this.#rateSince;
+    if (elapsed >= RATE_WINDOW_MS) {
+      const measured = (this.#rateCount * 1000) / elapsed;
+      // Smooth short windows; a long quiet spell replaces the rate outright.
+      this.#rate = elapsed > 1000 ? measured : (this.#rate + measured) / 2;
+      this.#rateSince = now;
+      this.#rateCount = 0;
+    }
+    this.#target = Math.min(max, Math.floor((this.#rate * PREFETCH_WINDOW_MS) / 1000));
+    return this.#target;
+  }
+
   async #loop(): Promise<void> {
     const filter = queueFilter(this.#config.queues);
     while (!this.#stopping) {
+      this.#fill();
       const free = this.#config.concurrency - this.#inflight.size;
-      if (free > 0 && this.#pending) {
+      const target = this.#prefetchTarget();
+      const room = free + target - this.#buffer.size;
+      // Claim when slots are free and nothing is buffered, or when the buffer ran below half its
+      // target: the next batch arrives while the buffered runs still keep every slot busy.
+      const low = this.#buffer.size === 0 ? free > 0 : this.#buffer.size <= target / 2;
+      if (this.#pending && room > 0 && low) {
         this.#pending = false;
         let rows: ClaimedRunRow[];
         try {
           const claimed = await claimRuns(this.#pool, this.#schema, {
             workerId: this.id,
-            limit: free,
+            limit: room,
             leaseMs: this.#config.leaseDuration,
             queues: filter,
           });
@@ -395,11 +456,35 @@ export class Worker {
           for (const row of rows) this.#release(row);
           break;
         }
-        for (const row of rows) this.#start(row);
-        if (rows.length === free) this.#pending = true;
+        const claimedAt = Date.now();
+        for (const row of rows) this.#buffer.set(row.result_id, { row, claimedAt });
+        if (rows.length === room) this.#pending = true;
         continue;
       }
       await this.#sleep(Number.POSITIVE_INFINITY);
+    }
+    // Runs claimed but not started go back to the queue at once.
+    for (const { row } of this.#buffer.values()) this.#release(row);
+    this.#buffer.clear();
+  }
+
+  /** Starts buffered runs, in claim order, while slots are free. */
+  #fill(): void {
+    if (this.#stopping) return;
+    for (const [id, { row }] of this.#buffer) {
+      if (this.#inflight.size >= this.#config.concurrency) return;
+      this.#buffer.delete(id);
+      this.#start(row);
+    }
+  }
+
+  /** Buffered runs that waited past PREFETCH_TTL_MS (their tasks slowed down): back to the queue. */
+  #releaseStale(): void {
+    const cutoff = Date.now() - PREFETCH_TTL_MS;
+    for (const [id, { row, claimedAt }] of this.#buffer) {
+      if (claimedAt > cutoff) break;
+      this.#buffer.delete(id);
+      this.#release(row);
     }
   }
 
@@ -416,9 +501,10 @@ export class Worker {
   }
 
   #release(row: ClaimedRunRow): void {
-    this.#settler.failure({
+    this.#settler.settle({
       resultId: row.result_id,
       leaseToken: row.lease_token,
+      keyed: row.keyed,
       outcome: { kind: "release" },
       errorJson: null,
       lastError: null,
@@ -511,7 +597,7 @@ export class Worker {
           () => controller.abort(new RunAborted("timeout", `timed out after ${row.timeout_seconds} s`)),
           row.timeout_seconds * 1000,
         );
-        this.#emit("started", this.#runEvent(row));
+        if (this.#events.listenerCount("started") > 0) this.#emit("started", this.#runEvent(row));
         const output: OutputSink | undefined = inflight.logs ?? undefined;
         result = await this.#executor
           .execute({
@@ -533,7 +619,11 @@ export class Worker {
     const { row } = inflight;
     if (inflight.timer) clearTimeout(inflight.timer);
     this.#inflight.delete(row.result_id);
-    this.#wake();
+    this.#rateCount++;
+    // The freed slot goes to the next buffered run at once; the claim loop only needs waking
+    // when the buffer is running low.
+    this.#fill();
+    if (this.#buffer.size <= this.#target / 2) this.#wake();
     if (
       inflight.lost ||
       (!result.ok && result.error instanceof RunAborted && result.error.reason === "lease_lost")
@@ -547,7 +637,6 @@ export class Worker {
     const metadataNow = JSON.stringify(inflight.context.metadata);
     const metadataJson = metadataNow !== inflight.metadataBefore ? metadataNow : null;
     const logsUri = inflight.logs?.finish() ?? null;
-    const event = this.#runEvent(row);
     if (result.ok) {
       let returnJson: string | undefined;
       try {
@@ -556,26 +645,40 @@ export class Worker {
         result = { ok: false, error: new UnrunnableTask("bad_return", (error as Error).message) };
       }
       if (returnJson !== undefined) {
-        this.#settler.success({
+        this.#settler.settle({
           resultId: row.result_id,
           leaseToken: row.lease_token,
+          keyed: row.keyed,
+          outcome: { kind: "success" },
           returnJson,
           metadataJson,
           logsUri,
         });
-        this.#emit("succeeded", {
-          ...event,
-          returnValue: result.ok ? result.value : undefined,
-          durationMs: Date.now() - inflight.startedAt,
-        });
+        if (this.#events.listenerCount("succeeded") > 0)
+          this.#emit("succeeded", {
+            ...this.#runEvent(row),
+            returnValue: result.ok ? result.value : undefined,
+            durationMs: Date.now() - inflight.startedAt,
+          });
         return;
       }
     }
     if (result.ok) return;
-    const { outcome, record } = this.#classify(row, result.error);
-    this.#settler.failure({
+    this.#settleFailure(row, result.error, metadataJson, logsUri);
+  }
+
+  /** Classifies a failed attempt (retry, fail, cancel, snooze, release), queues its outcome and tells listeners. */
+  #settleFailure(
+    row: ClaimedRunRow,
+    error: unknown,
+    metadataJson: string | null,
+    logsUri: string | null,
+  ): void {
+    const { outcome, record } = this.#classify(row, error);
+    this.#settler.settle({
       resultId: row.result_id,
       leaseToken: row.lease_token,
+      keyed: row.keyed,
       outcome,
       errorJson: record ? JSON.stringify(record) : null,
       lastError:
@@ -585,6 +688,7 @@ export class Worker {
       metadataJson,
       logsUri,
     });
+    const event = this.#runEvent(row);
     if (outcome.kind === "retry" && record)
       this.#emit("retrying", { ...event, error: record, delayMs: outcome.delayMs });
     else if (outcome.kind === "fail" && record) this.#emit("failed", { ...event, error: record });
@@ -638,8 +742,10 @@ export class Worker {
   async #heartbeat(): Promise<void> {
     const sent = new Map<string, InFlight>();
     for (const [id, inflight] of this.#inflight) if (!inflight.lost) sent.set(id, inflight);
+    const buffered = [...this.#buffer.values()];
     const fences = [
       ...[...sent.values()].map(({ row }) => ({ resultId: row.result_id, leaseToken: row.lease_token })),
+      ...buffered.map(({ row }) => ({ resultId: row.result_id, leaseToken: row.lease_token })),
       ...this.#settler.pendingFences(),
     ];
     try {
@@ -653,6 +759,11 @@ export class Worker {
             new RunAborted("lease_lost", "the lease was lost (another worker re-claimed the run)"),
           );
         }
+      }
+      for (const entry of buffered) {
+        // Lost while buffered (the reaper or an operator took it back): never start it.
+        if (!heldIds.has(entry.row.result_id) && this.#buffer.get(entry.row.result_id) === entry)
+          this.#buffer.delete(entry.row.result_id);
       }
       for (const row of held) {
         if (row.cancel_requested) this.#onCancel(row.result_id);

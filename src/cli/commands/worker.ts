@@ -12,6 +12,7 @@ export interface WorkerFlags {
   tasks?: string[];
   queues?: string;
   concurrency?: string;
+  prefetch?: string;
   isolation?: string;
   allowedTaskModules?: string;
   logsDir?: string;
@@ -36,6 +37,7 @@ Durations take a unit: 500ms, 30s, 10m, 2h.
 export const WORKER_FLAG_SETTINGS: ReadonlyArray<[keyof WorkerFlags, ConfigKey, string]> = [
   ["queues", "queues", "--queues"],
   ["concurrency", "concurrency", "--concurrency"],
+  ["prefetch", "prefetch", "--prefetch"],
   ["isolation", "isolation", "--isolation"],
   ["allowedTaskModules", "allowedTaskModules", "--allowed-task-modules"],
   ["logsDir", "logsDir", "--logs-dir"],
@@ -73,6 +75,10 @@ export function registerWorkerCommand(program: Command): void {
     .option("--tasks <globs...>", "task modules to import (globs; default: setting tasks)")
     .option("--queues <list>", 'queues to serve, comma-separated, globs allowed (default "default")')
     .option("--concurrency <n>", "runs executed at once (default 10)")
+    .option(
+      "--prefetch <n>",
+      "most runs claimed ahead of free slots when tasks finish fast; 0 = off (default 500)",
+    )
     .option("--isolation <mode>", '"in-process" (default) or "process" (child processes; timeouts kill)')
     .option(
       "--allowed-task-modules <list>",

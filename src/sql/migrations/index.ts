@@ -3,11 +3,18 @@ import { migration0001 } from "./0001_initial.js";
 import { migration0002 } from "./0002_flow_control.js";
 import { migration0003 } from "./0003_workflows.js";
 import { migration0004 } from "./0004_scheduling.js";
+import { migration0005 } from "./0005_worker_fast_path.js";
 import type { Migration } from "./types.js";
 
 export type { Migration } from "./types.js";
 
-export const MIGRATIONS: readonly Migration[] = [migration0001, migration0002, migration0003, migration0004];
+export const MIGRATIONS: readonly Migration[] = [
+  migration0001,
+  migration0002,
+  migration0003,
+  migration0004,
+  migration0005,
+];
 
 /** The schema version this package expects. */
 export const LATEST_SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -1,0 +1,309 @@
+/**
+ * Migration 5: the worker's fast path. Claims skip the key and bucket machinery when no
+ * candidate has a key and no rate limit is active, and report per run whether it holds a
+ * key; one settle_runs() call writes a whole batch of outcomes (successes, retries,
+ * failures, cancellations, releases) and sends their finish notifications from the same
+ * statement instead of one trigger call per run.
+ */
+import { quoteIdent } from "../../db/names.js";
+import type { Migration } from "./types.js";
+
+const FINAL = "'SUCCESSFUL','FAILED','CANCELLED','EXPIRED'";
+
+function up(schema: string): string {
+  const s = quoteIdent(schema);
+  const lit = (text: string) => `'${text.replaceAll("'", "''")}'`;
+  return `
+DROP FUNCTION ${s}.claim_runs(text, integer, bigint, text[], text[]);
+
+/*
+ * As in migration 2, plus: a first round whose candidates have no key, with no rate limit
+ * active, admits them as fetched; and each returned run says whether it holds a key
+ * (keyed), so the worker knows whether settling it must lock key counters.
+ */
+CREATE FUNCTION ${s}.claim_runs(p_worker text, p_limit integer, p_lease_ms bigint, p_names text[], p_patterns text[])
+RETURNS TABLE (result_id bigint, task_path text, queue_name text, priority integer, args jsonb, attempts integer,
+               max_attempts integer, timeout_seconds integer, lease_token uuid, metadata_json jsonb,
+               enqueued_at timestamptz, cancel_requested boolean, keyed boolean, retry_after_ms bigint)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_limited boolean;
+  v_task_active text[] := '{}';
+  v_queue_active text[] := '{}';
+  v_global_active boolean := false;
+  v_empty_tasks text[] := '{}';
+  v_empty_queues text[] := '{}';
+  v_global_empty boolean := false;
+  v_retry_ms bigint := NULL;
+  v_ids bigint[];
+  v_admitted bigint[];
+  v_taken integer := 0;
+  v_round integer := 0;
+  v_want integer;
+  v_seen bigint[] := '{}';
+  v_keys text[];
+  v_locked text[] := '{}';
+  v_clock timestamptz;
+  v_names text[] := p_names;
+  v_keyed boolean;
+BEGIN
+  IF p_limit <= 0 THEN RETURN; END IF;
+  SELECT EXISTS (SELECT 1 FROM ${s}.rate_limits WHERE tokens_per_second > 0) INTO v_limited;
+  IF v_limited THEN
+    -- Refill every active bucket, lock them in key order, and note which ones are empty.
+    PERFORM 1 FROM ${s}.rate_limits WHERE tokens_per_second > 0 ORDER BY key FOR UPDATE;
+    -- Refill against the clock read now that the buckets are locked, not now() (the start of this
+    -- transaction): a claim that waited for the lock must not see a refill time in its future.
+    v_clock := clock_timestamp();
+    UPDATE ${s}.rate_limits rl
+       SET current_tokens = least(rl.burst_size::double precision,
+                                  rl.current_tokens
+                                  + greatest(extract(epoch FROM (v_clock - rl.last_refilled_at)), 0) * rl.tokens_per_second),
+           last_refilled_at = greatest(rl.last_refilled_at, v_clock)
+     WHERE rl.tokens_per_second > 0;
+    SELECT coalesce(array_agg(substr(key, 6)) FILTER (WHERE key LIKE 'task:%'), '{}'),
+           coalesce(array_agg(substr(key, 7)) FILTER (WHERE key LIKE 'queue:%'), '{}'),
+           coalesce(bool_or(key = 'global'), false),
+           coalesce(array_agg(substr(key, 6)) FILTER (WHERE key LIKE 'task:%' AND current_tokens < 1), '{}'),
+           coalesce(array_agg(substr(key, 7)) FILTER (WHERE key LIKE 'queue:%' AND current_tokens < 1), '{}'),
+           coalesce(bool_or(key = 'global' AND current_tokens < 1), false)
+      INTO v_task_active, v_queue_active, v_global_active, v_empty_tasks, v_empty_queues, v_global_empty
+      FROM ${s}.rate_limits WHERE tokens_per_second > 0;
+  END IF;
+
+  WHILE v_taken < p_limit AND v_round < 3 LOOP
+    v_round := v_round + 1;
+    -- The first round takes exactly what is wanted (the common, unconstrained case);
+    -- later rounds look further to get past candidates held back by their keys or buckets.
+    v_want := CASE WHEN v_round = 1 THEN p_limit - v_taken ELSE (p_limit - v_taken) * 4 END;
+    SELECT array_agg(c.result_id ORDER BY c.priority DESC, c.run_after, c.result_id), coalesce(bool_or(c.keyed), false)
+      INTO v_ids, v_keyed
+      FROM (
+        SELECT r.result_id, r.priority, r.run_after,
+               (r.lock_key IS NOT NULL OR (r.concurrency_key IS NOT NULL AND r.concurrency_limit > 0)) AS keyed
+          FROM ${s}.task_runs r
+         WHERE r.status = 'READY'
+           AND (r.queue_name = ANY(v_names) OR r.queue_name LIKE ANY(p_patterns))
+           AND r.run_after <= now()
+           AND (r.expires_at IS NULL OR r.expires_at > now())
+           AND r.result_id <> ALL(v_seen)
+           AND NOT EXISTS (SELECT 1 FROM ${s}.queue_controls qc WHERE qc.queue_name = r.queue_name AND qc.paused)
+           AND (r.lock_key IS NULL OR NOT EXISTS (
+                 SELECT 1 FROM ${s}.concurrency_slots cs WHERE cs.key = 'l:' || r.lock_key AND cs.running >= 1))
+           AND (r.concurrency_key IS NULL OR r.concurrency_limit = 0 OR NOT EXISTS (
+                 SELECT 1 FROM ${s}.concurrency_slots cs
+                  WHERE cs.key = 'c:' || r.concurrency_key AND cs.running >= r.concurrency_limit))
+           AND (NOT v_limited OR NOT (
+                 r.task_path = ANY(v_empty_tasks)
+              OR (NOT r.task_path = ANY(v_task_active) AND r.queue_name = ANY(v_empty_queues))
+              OR (v_global_empty AND NOT r.task_path = ANY(v_task_active) AND NOT r.queue_name = ANY(v_queue_active))))
+         ORDER BY r.priority DESC, r.run_after, r.result_id
+         LIMIT v_want
+         FOR UPDATE SKIP LOCKED
+      ) c;
+    EXIT WHEN v_ids IS NULL;
+    v_seen := v_seen || v_ids;
+
+    IF NOT v_keyed AND NOT v_limited THEN
+      -- Fast path: no candidate has a key and no rate limit is active, so every candidate is
+      -- admitted as fetched; nothing else to lock or rank.
+      v_admitted := v_ids;
+    ELSE
+      -- Lock the counter of every key involved. The first round creates missing counters and
+      -- locks them all in key order, in one statement, so claims and completions (which also lock
+      -- in key order) never deadlock. Later rounds already hold locks, so they never wait: they
+      -- skip counters someone else holds and admit only runs whose counters they hold.
+      SELECT coalesce(array_agg(k ORDER BY k), '{}') INTO v_keys FROM (
+        SELECT 'l:' || r.lock_key AS k FROM ${s}.task_runs r WHERE r.result_id = ANY(v_ids) AND r.lock_key IS NOT NULL
+        UNION
+        SELECT 'c:' || r.concurrency_key FROM ${s}.task_runs r
+         WHERE r.result_id = ANY(v_ids) AND r.concurrency_key IS NOT NULL AND r.concurrency_limit > 0) keys;
+      IF v_round = 1 THEN
+        INSERT INTO ${s}.concurrency_slots AS cs (key)
+        SELECT k FROM unnest(v_keys) AS u(k) ORDER BY k
+        ON CONFLICT (key) DO UPDATE SET updated_at = cs.updated_at;
+        v_locked := v_keys;
+      ELSE
+        SELECT v_locked || coalesce(array_agg(l.key ORDER BY l.key), '{}') INTO v_locked
+          FROM (SELECT cs.key FROM ${s}.concurrency_slots cs
+                 WHERE cs.key = ANY(v_keys) AND cs.key <> ALL(v_locked)
+                   FOR UPDATE SKIP LOCKED) l;
+      END IF;
+
+      -- Admit in claim order while every key and bucket has room. Ranks count all earlier
+      -- candidates sharing a key or bucket, so the check can only under-admit, never over-admit.
+      WITH cand AS (
+        SELECT r.result_id AS id, o.ord, r.lock_key, r.concurrency_key, r.concurrency_limit,
+               CASE WHEN NOT v_limited THEN NULL
+                    WHEN r.task_path = ANY(v_task_active) THEN 'task:' || r.task_path
+                    WHEN r.queue_name = ANY(v_queue_active) THEN 'queue:' || r.queue_name
+                    WHEN v_global_active THEN 'global' END AS bucket
+          FROM unnest(v_ids) WITH ORDINALITY AS o(id, ord)
+          JOIN ${s}.task_runs r ON r.result_id = o.id
+      ), ranked AS (
+        SELECT cand.*,
+               row_number() OVER (PARTITION BY cand.lock_key ORDER BY cand.ord) AS lock_rank,
+               row_number() OVER (PARTITION BY cand.concurrency_key ORDER BY cand.ord) AS key_rank,
+               row_number() OVER (PARTITION BY cand.bucket ORDER BY cand.ord) AS bucket_rank
+          FROM cand
+      )
+      SELECT array_agg(k.id ORDER BY k.ord) INTO v_admitted
+        FROM (
+          SELECT ranked.id, ranked.ord
+            FROM ranked
+            LEFT JOIN ${s}.concurrency_slots ls ON ls.key = 'l:' || ranked.lock_key
+            LEFT JOIN ${s}.concurrency_slots cs ON cs.key = 'c:' || ranked.concurrency_key
+            LEFT JOIN ${s}.rate_limits b ON b.key = ranked.bucket
+           WHERE (ranked.lock_key IS NULL
+                  OR ('l:' || ranked.lock_key = ANY(v_locked) AND ls.running + ranked.lock_rank <= 1))
+             AND (ranked.concurrency_key IS NULL OR ranked.concurrency_limit = 0
+                  OR ('c:' || ranked.concurrency_key = ANY(v_locked)
+                      AND cs.running + ranked.key_rank <= ranked.concurrency_limit))
+             AND (ranked.bucket IS NULL OR ranked.bucket_rank <= floor(b.current_tokens))
+           ORDER BY ranked.ord
+           LIMIT p_limit - v_taken
+        ) k;
+    END IF;
+
+    IF v_admitted IS NOT NULL THEN
+      IF v_limited THEN
+        UPDATE ${s}.rate_limits rl SET current_tokens = rl.current_tokens - u.n, updated_at = now()
+          FROM (SELECT CASE WHEN r.task_path = ANY(v_task_active) THEN 'task:' || r.task_path
+                            WHEN r.queue_name = ANY(v_queue_active) THEN 'queue:' || r.queue_name
+                            WHEN v_global_active THEN 'global' END AS bucket, count(*) AS n
+                  FROM ${s}.task_runs r WHERE r.result_id = ANY(v_admitted) GROUP BY 1) u
+         WHERE rl.key = u.bucket;
+      END IF;
+      v_taken := v_taken + cardinality(v_admitted);
+      -- Returned in claim order (an UPDATE returns rows in storage order): a worker that
+      -- buffers a batch starts its runs in the order they were chosen.
+      RETURN QUERY
+        WITH claimed AS (
+          UPDATE ${s}.task_runs r
+             SET status = 'RUNNING', attempts = r.attempts + 1, started_at = coalesce(r.started_at, now()),
+                 last_attempted_at = now(), leased_by = p_worker,
+                 leased_until = now() + p_lease_ms * interval '1 millisecond',
+                 lease_token = gen_random_uuid(), worker_ids = array_append(r.worker_ids, p_worker), updated_at = now()
+           WHERE r.result_id = ANY(v_admitted)
+       RETURNING r.result_id, r.task_path, r.queue_name, r.priority, r.spec_json -> 'args' AS args, r.attempts,
+                 r.max_attempts, r.timeout_seconds, r.lease_token, r.metadata_json, r.enqueued_at, r.cancel_requested,
+                 (r.lock_key IS NOT NULL OR (r.concurrency_key IS NOT NULL AND r.concurrency_limit > 0)) AS keyed)
+        SELECT c.result_id, c.task_path, c.queue_name, c.priority, c.args, c.attempts, c.max_attempts,
+               c.timeout_seconds, c.lease_token, c.metadata_json, c.enqueued_at, c.cancel_requested, c.keyed,
+               NULL::bigint
+          FROM claimed c JOIN unnest(v_admitted) WITH ORDINALITY AS o(id, ord) ON o.id = c.result_id
+         ORDER BY o.ord;
+    END IF;
+    -- Everything fetched was admitted: nothing is being held back, no need to look further.
+    EXIT WHEN coalesce(cardinality(v_admitted), 0) = cardinality(v_ids);
+    IF v_limited THEN
+      -- Tokens were just taken: buckets this round emptied hold back the rest of their runs,
+      -- so the next round must not fetch (and lock) those runs only to turn them away.
+      SELECT coalesce(array_agg(substr(key, 6)) FILTER (WHERE key LIKE 'task:%' AND current_tokens < 1), '{}'),
+             coalesce(array_agg(substr(key, 7)) FILTER (WHERE key LIKE 'queue:%' AND current_tokens < 1), '{}'),
+             coalesce(bool_or(key = 'global' AND current_tokens < 1), false)
+        INTO v_empty_tasks, v_empty_queues, v_global_empty
+        FROM ${s}.rate_limits WHERE tokens_per_second > 0;
+      -- Without task buckets (which override queue ones), a queue whose governing bucket is empty
+      -- has nothing claimable left this call: stop serving it here.
+      IF cardinality(v_task_active) = 0 THEN
+        v_names := ARRAY(
+          SELECT n FROM unnest(v_names) AS u(n)
+           WHERE NOT (n = ANY(v_empty_queues)
+                      OR (v_global_empty AND NOT n = ANY(v_queue_active))));
+        EXIT WHEN cardinality(v_names) = 0 AND cardinality(p_patterns) = 0;
+      END IF;
+    END IF;
+  END LOOP;
+
+  IF v_limited THEN
+    -- Buckets that are empty now (also those this claim emptied): when does the next token arrive?
+    SELECT min(ceil((1 - rl.current_tokens) / rl.tokens_per_second * 1000)::bigint) INTO v_retry_ms
+      FROM ${s}.rate_limits rl WHERE rl.tokens_per_second > 0 AND rl.current_tokens < 1;
+  END IF;
+  IF v_retry_ms IS NOT NULL THEN
+    RETURN QUERY SELECT NULL::bigint, NULL::text, NULL::text, NULL::integer, NULL::jsonb, NULL::integer, NULL::integer,
+                        NULL::integer, NULL::uuid, NULL::jsonb, NULL::timestamptz, NULL::boolean, NULL::boolean,
+                        greatest(v_retry_ms, 1);
+  END IF;
+END
+$fn$;
+
+-- The candidate scan must walk a claim index in order and stop at LIMIT. Without statistics
+-- (a new or truncated table) the planner would rather sort every READY row, which is orders
+-- of magnitude slower with a backlog; sorting inside the function is only ever small.
+-- Disabling sorts inflates plan costs past jit_above_cost, and JIT-compiling each of the
+-- function's statements would cost far more than running them: no JIT here.
+
+ALTER FUNCTION ${s}.claim_runs(text, integer, bigint, text[], text[]) SET enable_sort = off;
+ALTER FUNCTION ${s}.claim_runs(text, integer, bigint, text[], text[]) SET jit = off;
+-- PL/pgSQL switches to a generic plan after five calls; for statements driven by id arrays that
+-- plan cannot see the arrays' sizes and picked full scans (8x slower per batch when measured).
+ALTER FUNCTION ${s}.claim_runs(text, integer, bigint, text[], text[]) SET plan_cache_mode = force_custom_plan;
+
+/*
+ * Settles a batch of attempts held by the caller (fenced by lease_token; runs no longer held
+ * are skipped and not returned). p_status per run: SUCCESSFUL, FAILED, CANCELLED, or READY
+ * (retry, snooze or release after p_delay_ms; p_refund = 1 gives the attempt back).
+ * p_error is appended to errors_json; p_meta and p_logs replace the stored values when not
+ * NULL. p_keyed: some run holds a key, so the key counters are locked first, in key order,
+ * as claims lock them (no deadlock between claims and settles).
+ */
+CREATE FUNCTION ${s}.settle_runs(p_ids bigint[], p_tokens uuid[], p_status text[], p_refund integer[],
+                                 p_delay_ms bigint[], p_return text[], p_error text[], p_last_error text[],
+                                 p_meta text[], p_logs text[], p_keyed boolean)
+RETURNS TABLE (result_id bigint, status text)
+LANGUAGE plpgsql AS $fn$
+BEGIN
+  IF p_keyed THEN
+    PERFORM 1 FROM ${s}.concurrency_slots cs
+     WHERE cs.key IN (
+       SELECT 'c:' || k.concurrency_key FROM ${s}.task_runs k
+        WHERE k.result_id = ANY(p_ids) AND k.concurrency_key IS NOT NULL AND k.concurrency_limit > 0
+       UNION
+       SELECT 'l:' || k.lock_key FROM ${s}.task_runs k WHERE k.result_id = ANY(p_ids) AND k.lock_key IS NOT NULL)
+     ORDER BY cs.key FOR UPDATE OF cs;
+  END IF;
+  -- This statement notifies waiters itself (below): the per-row trigger stands down for the
+  -- rows it updates directly (trigger depth 0), not for rows cascading triggers change.
+  PERFORM set_config('reproq.finish_notified', 'on', true);
+  -- result_id = ANY(p_ids) keeps the plan on the primary key even when statistics say the table is empty.
+  RETURN QUERY
+  WITH done AS (
+    UPDATE ${s}.task_runs r
+       SET status = u.status,
+           attempts = r.attempts - u.refund,
+           run_after = CASE WHEN u.status = 'READY' THEN now() + u.delay_ms * interval '1 millisecond' ELSE r.run_after END,
+           finished_at = CASE WHEN u.status = 'READY' THEN NULL ELSE now() END,
+           return_json = CASE WHEN u.status = 'SUCCESSFUL' THEN u.ret::jsonb ELSE r.return_json END,
+           errors_json = CASE WHEN u.err IS NULL THEN r.errors_json ELSE r.errors_json || jsonb_build_array(u.err::jsonb) END,
+           last_error = CASE WHEN u.status = 'SUCCESSFUL' THEN NULL ELSE coalesce(u.last_error, r.last_error) END,
+           metadata_json = coalesce(u.meta::jsonb, r.metadata_json), logs_uri = coalesce(u.logs, r.logs_uri),
+           leased_by = NULL, leased_until = NULL, lease_token = NULL, updated_at = now()
+      FROM unnest(p_ids, p_tokens, p_status, p_refund, p_delay_ms, p_return, p_error, p_last_error, p_meta, p_logs)
+           AS u(id, token, status, refund, delay_ms, ret, err, last_error, meta, logs)
+     WHERE r.result_id = ANY(p_ids) AND r.result_id = u.id AND r.lease_token = u.token AND r.status = 'RUNNING'
+    RETURNING r.result_id, r.status
+  ), told AS (
+    SELECT count(pg_notify(${lit(`${schema}.finished`)}, d.result_id::text || ':' || d.status)) AS n
+      FROM done d WHERE d.status IN (${FINAL})
+  )
+  SELECT d.result_id, d.status FROM done d, told;
+  PERFORM set_config('reproq.finish_notified', 'off', true);
+END
+$fn$;
+ALTER FUNCTION ${s}.settle_runs(bigint[], uuid[], text[], integer[], bigint[], text[], text[], text[], text[], text[], boolean)
+  SET jit = off;
+ALTER FUNCTION ${s}.settle_runs(bigint[], uuid[], text[], integer[], bigint[], text[], text[], text[], text[], text[], boolean)
+  SET plan_cache_mode = force_custom_plan;
+
+DROP TRIGGER task_runs_notify_finished ON ${s}.task_runs;
+CREATE TRIGGER task_runs_notify_finished AFTER UPDATE OF status ON ${s}.task_runs
+  FOR EACH ROW WHEN (NEW.status IN (${FINAL}) AND OLD.status IS DISTINCT FROM NEW.status
+                     AND (pg_trigger_depth() > 0
+                          OR current_setting('reproq.finish_notified', true) IS DISTINCT FROM 'on'))
+  EXECUTE FUNCTION ${s}.notify_finished();
+`;
+}
+
+export const migration0005: Migration = { version: 5, name: "worker_fast_path", up };
