@@ -22,7 +22,7 @@ import {
 } from "./errors.js";
 import { parseRunId, type RunIdInput } from "./ids.js";
 import { type Provenance, resolveProvenance } from "./provenance.js";
-import { resolveRun } from "./resolve-run.js";
+import { type RunBase, resolveBase, resolveWithBase } from "./resolve-run.js";
 import { type ResultSource, TaskResult } from "./result.js";
 import {
   insertRuns,
@@ -74,6 +74,16 @@ interface BackendState {
 export type BackendEvents = {
   enqueued: [result: TaskResult];
 };
+
+/** Per-call memo of #prepare: resolved options by task and options object, and the provenance JSON. */
+interface PrepareCache {
+  bases: Map<TaskDefinition, Map<EnqueueOptions | undefined, RunBase>>;
+  provenanceJson: string;
+}
+
+function newPrepareCache(state: BackendState): PrepareCache {
+  return { bases: new Map(), provenanceJson: JSON.stringify(state.provenance) };
+}
 
 /** Fallback re-check while waiting, in case a notification was missed (it never replaces NOTIFY). */
 const WAIT_RECHECK_MS = 5000;
@@ -197,7 +207,11 @@ export class Backend implements ResultSource {
   ): Promise<TaskResult[]> {
     const state = await this.#ready();
     // Everything is validated and encoded before the database is touched: bad input leaves no rows.
-    const runs = items.map((item, index) => this.#prepare(state, item, bulk ? `item ${index}` : undefined));
+    const cache = newPrepareCache(state);
+    const runs = new Array<NewRun>(items.length);
+    for (let index = 0; index < items.length; index++) {
+      runs[index] = this.#prepare(state, cache, items[index]!, bulk ? `item ${index}` : undefined);
+    }
     if (runs.length === 0) return [];
     let rows: Array<{ row: TaskRunRow; deduplicated: boolean }>;
     try {
@@ -293,9 +307,11 @@ export class Backend implements ResultSource {
     workflow?: { id: string; label: string },
   ): Promise<NewRun[]> {
     const state = await this.#ready();
+    const cache = newPrepareCache(state);
     return items.map((item, index) =>
       this.#prepare(
         state,
+        cache,
         item,
         workflow ? `${workflow.label} ${index}` : `item ${index}`,
         workflow ? { id: workflow.id, step: index } : undefined,
@@ -334,6 +350,7 @@ export class Backend implements ResultSource {
 
   #prepare(
     state: BackendState,
+    cache: PrepareCache,
     item: AnyBulkItem,
     label: string | undefined,
     workflow?: { id: string; step: number },
@@ -343,7 +360,7 @@ export class Backend implements ResultSource {
         `bulkEnqueue ${label ?? ""}: expected [task, args] or [task, args, options]`.trim(),
       );
     }
-    const [definition, args, options = {}] = item as unknown as [
+    const [definition, args, options] = item as unknown as [
       TaskDefinition,
       readonly unknown[],
       EnqueueOptions?,
@@ -359,23 +376,35 @@ export class Backend implements ResultSource {
       );
     }
     const where = `${label ? `${label} ` : ""}task "${definition.name}"`;
-    const run = resolveRun(definition, args, options, state.config, where, workflow);
+    // The argument-independent part is resolved once per task and options object (an omitted options
+    // argument counts as one), so a bulk of one task validates its options once, naming the first item.
+    let byOptions = cache.bases.get(definition);
+    if (byOptions === undefined) {
+      byOptions = new Map();
+      cache.bases.set(definition, byOptions);
+    }
+    let base = byOptions.get(options);
+    if (base === undefined) {
+      base = resolveBase(definition, options ?? {}, state.config, where);
+      byOptions.set(options, base);
+    }
+    const run = resolveWithBase(base, args, where, workflow ?? null, state.config.maxPayloadBytes);
     return {
-      queueName: run.queue,
-      priority: run.priority,
-      runAt: run.runAt,
-      delayMs: run.delayMs,
+      queueName: base.queue,
+      priority: base.priority,
+      runAt: base.runAt,
+      delayMs: base.delayMs,
       specJson: run.canonical,
       specHash: run.hash,
       dedupKey: state.config.dedupActive ? run.hash : null,
       taskPath: definition.name,
-      maxAttempts: run.maxAttempts,
-      timeoutSeconds: run.timeoutSeconds,
+      maxAttempts: base.maxAttempts,
+      timeoutSeconds: base.timeoutSeconds,
       lockKey: run.lockKey,
       concurrencyKey: run.concurrencyKey,
       concurrencyLimit: run.concurrencyLimit,
-      expiresInMs: run.expiresInMs,
-      provenanceJson: JSON.stringify(state.provenance),
+      expiresInMs: base.expiresInMs,
+      provenanceJson: cache.provenanceJson,
       status: "READY",
       parentId: null,
       workflowId: workflow?.id ?? null,

@@ -4,7 +4,10 @@
  * hash. Enqueue, bulk enqueue, workflows and saved schedules all go through this one function,
  * so a scheduled run is exactly the run `.enqueue()` would make.
  */
-import { buildSpec, type RunSpec, specHash } from "./codec/spec.js";
+import { Buffer } from "node:buffer";
+import { canonicalJson, sha256Hex } from "./codec/canonical.js";
+import { buildSpec, canonicalSpecTail, type RunSpec, specHash } from "./codec/spec.js";
+import { checkPayloadBytes, encodeArgs, type JsonValue } from "./codec/tagged.js";
 import type { ReproqConfig } from "./config/schema.js";
 import { parseDuration } from "./duration.js";
 import { InvalidInputError } from "./errors.js";
@@ -49,9 +52,82 @@ export function resolveRun(
   where: string,
   workflow?: { id: string; step: number },
 ): ResolvedRun {
-  const taskOptions = definition.options;
-  const argList = [...args];
+  const base = resolveBase(definition, options, config, where);
+  const row = resolveWithBase(base, args, where, workflow ?? null, config.maxPayloadBytes);
+  const spec = buildSpec({
+    taskPath: definition.name,
+    args: [...args],
+    queueName: base.queue,
+    priority: base.priority,
+    lockKey: row.lockKey,
+    concurrencyKey: row.concurrencyKey,
+    concurrencyLimit: row.concurrencyLimit,
+    runAfter: base.runAt,
+    workflow: workflow ?? null,
+    maxPayloadBytes: config.maxPayloadBytes,
+  });
+  return {
+    queue: base.queue,
+    priority: base.priority,
+    runAt: base.runAt,
+    delayMs: base.delayMs,
+    lockKey: row.lockKey,
+    concurrencyKey: row.concurrencyKey,
+    concurrencyLimit: row.concurrencyLimit,
+    expiresInMs: base.expiresInMs,
+    maxAttempts: base.maxAttempts,
+    timeoutSeconds: base.timeoutSeconds,
+    spec,
+    canonical: row.canonical,
+    hash: row.hash,
+  };
+}
 
+/** What a run gets from its task, options and configuration alone, whatever its arguments. */
+export interface RunBase {
+  definition: TaskDefinition;
+  queue: string;
+  priority: number;
+  runAt: Date | null;
+  delayMs: number;
+  expiresInMs: number | null;
+  maxAttempts: number;
+  timeoutSeconds: number;
+  lockSource: unknown;
+  lockIsFunction: boolean;
+  keySource: unknown;
+  limitSource: unknown;
+  /** Canonical spec tail for the last lockKey/concurrencyKey/workflow seen (they usually repeat). */
+  tail: {
+    lockKey: string | null;
+    concurrencyKey: string | null;
+    workflowId: string | null;
+    step: number;
+    text: string;
+  } | null;
+}
+
+/** The per-arguments part of a run. */
+export interface RunRow {
+  lockKey: string | null;
+  concurrencyKey: string | null;
+  concurrencyLimit: number;
+  encodedArgs: JsonValue[];
+  canonical: string;
+  hash: string;
+}
+
+/**
+ * Resolves the argument-independent part of a run; validation errors name `where`. The result may
+ * be reused for every run of the same task with the same options object (bulk enqueue does).
+ */
+export function resolveBase(
+  definition: TaskDefinition,
+  options: EnqueueOptions,
+  config: ResolveConfig,
+  where: string,
+): RunBase {
+  const taskOptions = definition.options;
   const queue = validateQueueName(options.queue ?? taskOptions.queue ?? config.defaultQueue, where);
   if (config.allowedQueues && !config.allowedQueues.includes(queue)) {
     throw new InvalidInputError(
@@ -70,21 +146,6 @@ export function resolveRun(
     delayMs = parseDuration(options.runAfter, { name: `${where}: runAfter` });
   }
 
-  const lockKey = optionalKey(
-    options.lockKey ??
-      (typeof taskOptions.lockKey === "function" ? taskOptions.lockKey(...argList) : taskOptions.lockKey),
-    `${where}: lockKey`,
-  );
-  const keySource = options.concurrencyKey ?? taskOptions.concurrency?.key;
-  const concurrencyKey = optionalKey(
-    typeof keySource === "function" ? keySource(...argList) : keySource,
-    `${where}: concurrencyKey`,
-  );
-  const concurrencyLimit =
-    concurrencyKey === null
-      ? 0
-      : validateConcurrencyLimit(options.concurrencyLimit ?? taskOptions.concurrency?.limit ?? 0, where);
-
   const expiresSource = options.expiresIn ?? taskOptions.expiresIn;
   const expiresInMs =
     expiresSource !== undefined
@@ -97,35 +158,94 @@ export function resolveRun(
   const timeoutSource = options.timeout ?? taskOptions.timeout;
   const timeoutSeconds =
     timeoutSource !== undefined ? timeoutToSeconds(timeoutSource, where) : config.timeoutSeconds;
-
-  const spec = buildSpec({
-    taskPath: definition.name,
-    args: argList,
-    queueName: queue,
-    priority,
-    lockKey,
-    concurrencyKey,
-    concurrencyLimit,
-    runAfter: runAt,
-    workflow: workflow ?? null,
-    maxPayloadBytes: config.maxPayloadBytes,
-  });
-  const { canonical, hash } = specHash(spec);
   return {
+    definition,
     queue,
     priority,
     runAt,
     delayMs,
-    lockKey,
-    concurrencyKey,
-    concurrencyLimit,
     expiresInMs,
     maxAttempts,
     timeoutSeconds,
-    spec,
-    canonical,
-    hash,
+    // Only the task's own lockKey may be a function of the arguments; an enqueue's is taken as given.
+    lockSource: options.lockKey ?? taskOptions.lockKey,
+    lockIsFunction: options.lockKey == null && typeof taskOptions.lockKey === "function",
+    keySource: options.concurrencyKey ?? taskOptions.concurrency?.key,
+    limitSource: options.concurrencyLimit ?? taskOptions.concurrency?.limit ?? 0,
+    tail: null,
   };
+}
+
+/**
+ * Resolves the argument-dependent part (keys computed from the arguments, the encoded arguments, the
+ * canonical spec and its hash) without building the spec object: the canonical text is written
+ * directly, identical to specHash(buildSpec(...)).canonical.
+ */
+export function resolveWithBase(
+  base: RunBase,
+  args: readonly unknown[],
+  where: string,
+  workflow: { id: string; step: number } | null,
+  maxPayloadBytes: number | undefined,
+): RunRow {
+  const { lockSource, keySource } = base;
+  const lockKey = optionalKey(
+    base.lockIsFunction ? (lockSource as (...a: unknown[]) => unknown)(...args) : lockSource,
+    `${where}: lockKey`,
+  );
+  const concurrencyKey = optionalKey(
+    typeof keySource === "function" ? keySource(...args) : keySource,
+    `${where}: concurrencyKey`,
+  );
+  const concurrencyLimit = concurrencyKey === null ? 0 : validateConcurrencyLimit(base.limitSource, where);
+
+  const encodedArgs = encodeArgs(args);
+  const argsText = canonicalJson(encodedArgs);
+  // RFC 8785 text differs from JSON.stringify only in key order, so its byte length is the payload size.
+  if (maxPayloadBytes !== undefined) {
+    checkPayloadBytes(Buffer.byteLength(argsText, "utf8"), "args", maxPayloadBytes);
+  }
+
+  let tail = base.tail;
+  if (
+    tail === null ||
+    tail.lockKey !== lockKey ||
+    tail.concurrencyKey !== concurrencyKey ||
+    tail.workflowId !== (workflow?.id ?? null) ||
+    tail.step !== (workflow?.step ?? -1)
+  ) {
+    const text = canonicalSpecTail({
+      taskPath: base.definition.name,
+      queueName: base.queue,
+      priority: base.priority,
+      lockKey,
+      concurrencyKey,
+      concurrencyLimit,
+      runAfter: base.runAt,
+      workflow,
+    });
+    if (text === undefined) {
+      // A string with no canonical form: buildSpec + specHash report it exactly as before.
+      specHash(
+        buildSpec({
+          taskPath: base.definition.name,
+          args: [...args],
+          queueName: base.queue,
+          priority: base.priority,
+          lockKey,
+          concurrencyKey,
+          concurrencyLimit,
+          runAfter: base.runAt,
+          workflow,
+        }),
+      );
+      throw new InvalidInputError(`${where}: the run spec has no canonical JSON form`);
+    }
+    tail = { lockKey, concurrencyKey, workflowId: workflow?.id ?? null, step: workflow?.step ?? -1, text };
+    base.tail = tail;
+  }
+  const canonical = `{"args":${argsText}${tail.text}`;
+  return { lockKey, concurrencyKey, concurrencyLimit, encodedArgs, canonical, hash: sha256Hex(canonical) };
 }
 
 function optionalKey(value: unknown, where: string): string | null {

@@ -5,7 +5,7 @@
  */
 import { type Duration, parseDuration } from "../duration.js";
 import { InvalidInputError } from "../errors.js";
-import { canonicalJson, sha256Hex } from "./canonical.js";
+import { canonicalJson, isWellFormed, sha256Hex } from "./canonical.js";
 import { checkPayloadSize, encodeArgs, type JsonValue } from "./tagged.js";
 
 export const SPEC_VERSION = 1;
@@ -85,6 +85,52 @@ export function specHash(spec: RunSpec): { canonical: string; hash: string } {
   // canonicalJson checks at run time that every value really is JSON.
   const canonical = canonicalJson(spec as unknown as JsonValue);
   return { canonical, hash: sha256Hex(canonical) };
+}
+
+/** The spec fields other than `args`, already resolved (keys trimmed, runAfter absolute or null). */
+export interface SpecTailInput {
+  taskPath: string;
+  queueName: string;
+  priority: number;
+  lockKey: string | null;
+  concurrencyKey: string | null;
+  concurrencyLimit: number;
+  runAfter: Date | null;
+  workflow: { id: string; step: number } | null;
+}
+
+/**
+ * @internal The canonical text of a spec without its opening `{"args":<args>`, validated as buildSpec
+ * validates the same fields, so `{"args":` + canonicalJson(args) + tail is specHash(buildSpec(...)).canonical
+ * (test/canonical-fast-path.test.ts checks this). Undefined when a string has no canonical form (a lone
+ * surrogate): the caller then takes the buildSpec path, which reports it.
+ */
+export function canonicalSpecTail(input: SpecTailInput): string | undefined {
+  const taskPath = nonEmpty(input.taskPath, "taskPath");
+  const queueName = nonEmpty(input.queueName, "queueName");
+  const priority = integer(input.priority, "priority", Number.MIN_SAFE_INTEGER);
+  const lockKey = optionalKey(input.lockKey, "lockKey");
+  const concurrencyKey = optionalKey(input.concurrencyKey, "concurrencyKey");
+  const concurrencyLimit = integer(input.concurrencyLimit, "concurrencyLimit", 0);
+  const runAfter = absoluteRunAfter(input.runAfter);
+  let workflow = "";
+  if (input.workflow != null) {
+    const id = nonEmpty(input.workflow.id, "workflow.id");
+    const step = integer(input.workflow.step, "workflow.step", 0);
+    const text = jsonString(id);
+    if (text === undefined) return undefined;
+    workflow = `,"workflow":{"id":${text},"step":${step}}`;
+  }
+  const strings = [concurrencyKey, lockKey, queueName, runAfter, taskPath].map(jsonString);
+  if (strings.includes(undefined)) return undefined;
+  const [ck, lk, q, ra, tp] = strings as string[];
+  // Keys in UTF-16 order, as RFC 8785 sorts them; safe integers print the same as canonicalize().
+  return `,"concurrency_key":${ck},"concurrency_limit":${concurrencyLimit},"lock_key":${lk},"priority":${priority},"queue_name":${q},"run_after":${ra},"task_path":${tp},"v":${SPEC_VERSION}${workflow}}`;
+}
+
+function jsonString(value: string | null): string | undefined {
+  if (value === null) return "null";
+  return isWellFormed(value) ? JSON.stringify(value) : undefined;
 }
 
 function absoluteRunAfter(runAfter: Date | Duration | null | undefined): string | null {

@@ -143,7 +143,14 @@ export function checkPayloadSize(
   if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0) {
     throw new InvalidInputError(`maxPayloadBytes: ${String(maxBytes)} is not a positive integer`);
   }
-  const bytes = payloadBytes(json);
+  return checkPayloadBytes(payloadBytes(json), path, maxBytes);
+}
+
+/** @internal checkPayloadSize for a size already measured (the UTF-8 length of the JSON text). */
+export function checkPayloadBytes(bytes: number, path: string, maxBytes = DEFAULT_MAX_PAYLOAD_BYTES): number {
+  if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0) {
+    throw new InvalidInputError(`maxPayloadBytes: ${String(maxBytes)} is not a positive integer`);
+  }
   if (bytes > maxBytes) {
     throw new PayloadError(
       path,

@@ -3,6 +3,7 @@
  * deduplicated against active runs by the unique partial index) and reading them back.
  */
 
+import { Buffer } from "node:buffer";
 import { qualify } from "../db/names.js";
 import type { Queryable } from "../db/pool.js";
 import type { TaskStatus } from "../status.js";
@@ -76,69 +77,423 @@ export interface InsertOutcome {
   row: TaskRunRow | null;
 }
 
-/** Inserts runs in one statement; conflicting (deduplicated) inputs come back with `row: null`. */
+/** The per-run fields that runs of one bulk usually share; each distinct combination is sent once. */
+interface Template {
+  queueName: string;
+  priority: number;
+  runAt: Date | null;
+  delayMs: number;
+  taskPath: string;
+  maxAttempts: number;
+  timeoutSeconds: number;
+  lockKey: string | null;
+  concurrencyKey: string | null;
+  concurrencyLimit: number;
+  expiresInMs: number | null;
+  provenanceJson: string;
+  status: "READY" | "WAITING";
+  parentId: string | null;
+  workflowId: string | null;
+  waitCount: number;
+  dedup: boolean;
+}
+
+function sameTemplate(t: Template, r: NewRun): boolean {
+  return (
+    t.queueName === r.queueName &&
+    t.priority === r.priority &&
+    t.runAt === r.runAt &&
+    t.delayMs === r.delayMs &&
+    t.taskPath === r.taskPath &&
+    t.maxAttempts === r.maxAttempts &&
+    t.timeoutSeconds === r.timeoutSeconds &&
+    t.lockKey === r.lockKey &&
+    t.concurrencyKey === r.concurrencyKey &&
+    t.concurrencyLimit === r.concurrencyLimit &&
+    t.expiresInMs === r.expiresInMs &&
+    t.provenanceJson === r.provenanceJson &&
+    t.status === r.status &&
+    t.parentId === r.parentId &&
+    t.workflowId === r.workflowId &&
+    t.waitCount === r.waitCount &&
+    t.dedup === (r.dedupKey !== null)
+  );
+}
+
+function templateOf(r: NewRun): Template {
+  return {
+    queueName: r.queueName,
+    priority: r.priority,
+    runAt: r.runAt,
+    delayMs: r.delayMs,
+    taskPath: r.taskPath,
+    maxAttempts: r.maxAttempts,
+    timeoutSeconds: r.timeoutSeconds,
+    lockKey: r.lockKey,
+    concurrencyKey: r.concurrencyKey,
+    concurrencyLimit: r.concurrencyLimit,
+    expiresInMs: r.expiresInMs,
+    provenanceJson: r.provenanceJson,
+    status: r.status,
+    parentId: r.parentId,
+    workflowId: r.workflowId,
+    waitCount: r.waitCount,
+    dedup: r.dedupKey !== null,
+  };
+}
+
+function templateKey(t: Template): string {
+  return JSON.stringify([
+    t.queueName,
+    t.priority,
+    t.runAt === null ? null : t.runAt.getTime(),
+    t.delayMs,
+    t.taskPath,
+    t.maxAttempts,
+    t.timeoutSeconds,
+    t.lockKey,
+    t.concurrencyKey,
+    t.concurrencyLimit,
+    t.expiresInMs,
+    t.provenanceJson,
+    t.status,
+    t.parentId,
+    t.workflowId,
+    t.waitCount,
+    t.dedup,
+  ]);
+}
+
+/**
+ * Separates runs within the one text parameter. U+0001 can occur in no JSON text (control characters
+ * must be escaped inside strings and are not whitespace outside them) and in no hex hash.
+ */
+const SEP = "\u0001";
+
+/**
+ * A freshly inserted run, built from what was sent plus the column defaults instead of read back
+ * (RETURNING * for 10,000 rows costs more than the insert). JSON columns are parsed on first use.
+ * test/bulk-and-transactions.test.ts checks every field against the stored row.
+ */
+class InsertedRow implements TaskRunRow {
+  result_id: string;
+  queue_name: string;
+  priority: number;
+  run_after: Date;
+  spec_hash: string;
+  dedup_key: string | null;
+  task_path: string;
+  status: TaskStatus;
+  enqueued_at: Date;
+  started_at: Date | null = null;
+  last_attempted_at: Date | null = null;
+  finished_at: Date | null = null;
+  attempts = 0;
+  max_attempts: number;
+  timeout_seconds: number;
+  lock_key: string | null;
+  concurrency_key: string | null;
+  concurrency_limit: number;
+  return_json: unknown = null;
+  last_error: string | null = null;
+  leased_until: Date | null = null;
+  leased_by: string | null = null;
+  lease_token: string | null = null;
+  expires_at: Date | null;
+  parent_id: string | null;
+  workflow_id: string | null;
+  wait_count: number;
+  cancel_requested = false;
+  logs_uri: string | null = null;
+  updated_at: Date;
+  #specText: string;
+  #provenanceText: string;
+  #spec: Record<string, unknown> | undefined;
+  #provenance: Record<string, unknown> | undefined;
+  #workerIds: string[] | undefined;
+  #errors: unknown[] | undefined;
+  #metadata: Record<string, unknown> | undefined;
+
+  constructor(id: string, run: NewRun, t: Template, nowMs: number) {
+    this.result_id = id;
+    this.queue_name = t.queueName;
+    this.priority = t.priority;
+    this.run_after = new Date(t.runAt !== null ? t.runAt.getTime() : nowMs + Math.round(t.delayMs));
+    this.spec_hash = run.specHash;
+    this.dedup_key = t.dedup ? run.specHash : null;
+    this.task_path = t.taskPath;
+    this.status = t.status;
+    this.enqueued_at = new Date(nowMs);
+    this.max_attempts = t.maxAttempts;
+    this.timeout_seconds = t.timeoutSeconds;
+    this.lock_key = t.lockKey;
+    this.concurrency_key = t.concurrencyKey;
+    this.concurrency_limit = t.concurrencyLimit;
+    this.expires_at = t.expiresInMs === null ? null : new Date(nowMs + Math.round(t.expiresInMs));
+    this.parent_id = t.parentId;
+    this.workflow_id = t.workflowId;
+    this.wait_count = t.waitCount;
+    this.updated_at = new Date(nowMs);
+    this.#specText = run.specJson;
+    this.#provenanceText = t.provenanceJson;
+  }
+
+  get spec_json(): Record<string, unknown> {
+    this.#spec ??= parseAsJsonb(this.#specText);
+    return this.#spec;
+  }
+  set spec_json(value: Record<string, unknown>) {
+    this.#spec = value;
+  }
+  get provenance_json(): Record<string, unknown> {
+    this.#provenance ??= parseAsJsonb(this.#provenanceText);
+    return this.#provenance;
+  }
+  set provenance_json(value: Record<string, unknown>) {
+    this.#provenance = value;
+  }
+  get worker_ids(): string[] {
+    this.#workerIds ??= [];
+    return this.#workerIds;
+  }
+  set worker_ids(value: string[]) {
+    this.#workerIds = value;
+  }
+  get errors_json(): unknown[] {
+    this.#errors ??= [];
+    return this.#errors;
+  }
+  set errors_json(value: unknown[]) {
+    this.#errors = value;
+  }
+  get metadata_json(): Record<string, unknown> {
+    this.#metadata ??= {};
+    return this.#metadata;
+  }
+  set metadata_json(value: Record<string, unknown>) {
+    this.#metadata = value;
+  }
+
+  /** Own enumerable copy, as a row read from the driver would be (for spreading and logging). */
+  toJSON(): TaskRunRow {
+    return {
+      result_id: this.result_id,
+      queue_name: this.queue_name,
+      priority: this.priority,
+      run_after: this.run_after,
+      spec_json: this.spec_json,
+      spec_hash: this.spec_hash,
+      dedup_key: this.dedup_key,
+      task_path: this.task_path,
+      status: this.status,
+      enqueued_at: this.enqueued_at,
+      started_at: this.started_at,
+      last_attempted_at: this.last_attempted_at,
+      finished_at: this.finished_at,
+      attempts: this.attempts,
+      max_attempts: this.max_attempts,
+      timeout_seconds: this.timeout_seconds,
+      lock_key: this.lock_key,
+      concurrency_key: this.concurrency_key,
+      concurrency_limit: this.concurrency_limit,
+      worker_ids: this.worker_ids,
+      return_json: this.return_json,
+      errors_json: this.errors_json,
+      metadata_json: this.metadata_json,
+      provenance_json: this.provenance_json,
+      last_error: this.last_error,
+      leased_until: this.leased_until,
+      leased_by: this.leased_by,
+      lease_token: this.lease_token,
+      expires_at: this.expires_at,
+      parent_id: this.parent_id,
+      workflow_id: this.workflow_id,
+      wait_count: this.wait_count,
+      cancel_requested: this.cancel_requested,
+      logs_uri: this.logs_uri,
+      updated_at: this.updated_at,
+    };
+  }
+}
+
+function parseAsJsonb(text: string): Record<string, unknown> {
+  const value = JSON.parse(text) as Record<string, unknown>;
+  try {
+    return jsonbOrdered(value) as Record<string, unknown>;
+  } catch (error) {
+    // Absurdly deep nesting: the values are right, only key order may differ from a stored row.
+    if (error instanceof RangeError) return value;
+    throw error;
+  }
+}
+
+/**
+ * Object keys in the order jsonb keeps them (shorter first, then bytewise), so a parsed spec reads
+ * exactly like one the driver parsed from the stored jsonb.
+ */
+function jsonbOrdered(value: unknown): unknown {
+  if (value === null || typeof value !== "object") return value;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = jsonbOrdered(value[i]);
+    return value;
+  }
+  const record = value as Record<string, unknown>;
+  const keys = Object.keys(record);
+  const sorted = keys.slice().sort(compareJsonbKeys);
+  const out: Record<string, unknown> = {};
+  for (const key of sorted) {
+    const item = jsonbOrdered(record[key]);
+    if (key === "__proto__") {
+      Object.defineProperty(out, key, { value: item, enumerable: true, writable: true, configurable: true });
+    } else {
+      out[key] = item;
+    }
+  }
+  return out;
+}
+
+function compareJsonbKeys(a: string, b: string): number {
+  if (a === b) return 0;
+  const ab = Buffer.from(a, "utf8");
+  const bb = Buffer.from(b, "utf8");
+  return ab.length - bb.length || Buffer.compare(ab, bb);
+}
+
+/**
+ * Inserts runs in one statement; conflicting (deduplicated) inputs come back with `row: null`.
+ *
+ * Fields shared by runs (task, queue, options, provenance) go once per distinct combination, and
+ * each run adds only its hash and spec to one text parameter: binding and parsing 19 arrays of
+ * 10,000 values cost more than the insert itself. Only the new ids come back.
+ */
 export async function insertRuns(
   db: Queryable,
   schema: string,
   runs: readonly NewRun[],
 ): Promise<InsertOutcome[]> {
-  if (runs.length === 0) return [];
+  const n = runs.length;
+  if (n === 0) return [];
   const t = qualify(schema, "task_runs");
   const seq = qualify(schema, "task_runs_result_id_seq");
-  const col = <K extends keyof NewRun>(key: K) => runs.map((r) => r[key]);
-  // Ids are drawn in the CTE so each input ordinal maps to its row without relying on RETURNING order.
+
+  const templates: Template[] = [];
+  const runTemplate = new Array<Template>(n);
+  const indexes = new Array<number>(n);
+  const byKey = new Map<string, number>();
+  let last = -1;
+  let text = "";
+  for (let i = 0; i < n; i++) {
+    const run = runs[i]!;
+    if (run.dedupKey !== null && run.dedupKey !== run.specHash) {
+      throw new Error("insertRuns: a run's dedupKey must be its specHash or null");
+    }
+    if (run.specJson.includes(SEP)) throw new Error("insertRuns: a spec is not JSON text");
+    if (last < 0 || !sameTemplate(templates[last]!, run)) {
+      const template = templateOf(run);
+      const key = templateKey(template);
+      let index = byKey.get(key);
+      if (index === undefined) {
+        index = templates.length;
+        templates.push(template);
+        byKey.set(key, index);
+      }
+      last = index;
+    }
+    indexes[i] = last + 1;
+    runTemplate[i] = templates[last]!;
+    text += i === 0 ? run.specHash + run.specJson : SEP + run.specHash + run.specJson;
+  }
+  const col = <K extends keyof Template>(key: K) => templates.map((tp) => tp[key]);
+  // Ids are drawn in the CTE so each input ordinal maps to its id without relying on RETURNING order.
   const sql = `
 WITH input AS MATERIALIZED (
-  SELECT nextval('${seq.replaceAll("'", "''")}') AS result_id, t.*
-    FROM unnest($1::text[], $2::int[], $3::timestamptz[], $4::bigint[], $5::text[], $6::text[], $7::text[],
-                $8::text[], $9::int[], $10::int[], $11::text[], $12::text[], $13::int[], $14::bigint[],
-                $15::text[], $16::text[], $17::bigint[], $18::uuid[], $19::int[])
-         WITH ORDINALITY AS t(queue_name, priority, run_at, delay_ms, spec_json, spec_hash, dedup_key,
-                              task_path, max_attempts, timeout_seconds, lock_key, concurrency_key,
-                              concurrency_limit, expires_in_ms, provenance_json, status, parent_id,
-                              workflow_id, wait_count, ord)
+  SELECT nextval('${seq.replaceAll("'", "''")}') AS result_id, s.ord, s.line,
+         coalesce(($3::int[])[s.ord], 1) AS tpl
+    FROM unnest(string_to_array($1::text, $2::text)) WITH ORDINALITY AS s(line, ord)
 ), inserted AS (
   INSERT INTO ${t} (result_id, queue_name, priority, run_after, spec_json, spec_hash, dedup_key, task_path,
                     max_attempts, timeout_seconds, lock_key, concurrency_key, concurrency_limit, expires_at,
                     provenance_json, status, parent_id, workflow_id, wait_count)
-  SELECT result_id, queue_name, priority,
-         COALESCE(run_at, now() + delay_ms * interval '1 millisecond'),
-         spec_json::jsonb, spec_hash, dedup_key, task_path, max_attempts, timeout_seconds, lock_key,
-         concurrency_key, concurrency_limit,
-         CASE WHEN expires_in_ms IS NULL THEN NULL ELSE now() + expires_in_ms * interval '1 millisecond' END,
-         provenance_json::jsonb, status, parent_id, workflow_id, wait_count
-    FROM input ORDER BY ord
-  ON CONFLICT (dedup_key) WHERE dedup_key IS NOT NULL AND status IN ('READY','RUNNING','WAITING') DO NOTHING
-  RETURNING *
+  SELECT i.result_id, p.queue_name, p.priority,
+         COALESCE(p.run_at, now() + p.delay_ms * interval '1 millisecond'),
+         substr(i.line, 65)::jsonb, left(i.line, 64), CASE WHEN p.dedup THEN left(i.line, 64) END,
+         p.task_path, p.max_attempts, p.timeout_seconds, p.lock_key, p.concurrency_key, p.concurrency_limit,
+         now() + p.expires_in_ms * interval '1 millisecond',
+         p.provenance_json, p.status, p.parent_id, p.workflow_id, p.wait_count
+    FROM input i
+    JOIN unnest($4::text[], $5::int[], $6::timestamptz[], $7::bigint[], $8::text[], $9::int[], $10::int[],
+                $11::text[], $12::text[], $13::int[], $14::bigint[], $15::jsonb[], $16::text[], $17::bigint[],
+                $18::uuid[], $19::int[], $20::boolean[])
+         WITH ORDINALITY AS p(queue_name, priority, run_at, delay_ms, task_path, max_attempts, timeout_seconds,
+                              lock_key, concurrency_key, concurrency_limit, expires_in_ms, provenance_json,
+                              status, parent_id, workflow_id, wait_count, dedup, tpl)
+      ON p.tpl = i.tpl
+  ${
+    // Without a dedup key no run can conflict: skip the speculative insertion ON CONFLICT costs.
+    templates.some((tp) => tp.dedup)
+      ? "ON CONFLICT (dedup_key) WHERE dedup_key IS NOT NULL AND status IN ('READY','RUNNING','WAITING') DO NOTHING"
+      : ""
+  }
+  RETURNING result_id
+), offsets AS (
+  SELECT min(result_id - ord) AS lo, max(result_id - ord) AS hi FROM input
 )
-SELECT input.ord, inserted.* FROM input LEFT JOIN inserted ON inserted.result_id = input.result_id
- ORDER BY input.ord`;
-  const result = await db.query<TaskRunRow & { ord: string }>(sql, [
+SELECT round(extract(epoch FROM date_trunc('milliseconds', now())) * 1000)::text AS now_ms,
+       -- Usually the ids are consecutive in input order: then the first one is enough.
+       (SELECT lo + 1 FROM offsets WHERE lo = hi)::text AS first_id,
+       CASE WHEN (SELECT lo = hi FROM offsets) THEN NULL
+            ELSE (SELECT string_agg(result_id::text, ',' ORDER BY ord) FROM input) END AS ids,
+       CASE WHEN (SELECT count(*) FROM inserted) = ${n} THEN NULL
+            ELSE (SELECT coalesce(string_agg(result_id::text, ','), '') FROM inserted) END AS inserted`;
+  const result = await db.query<{
+    now_ms: string;
+    first_id: string | null;
+    ids: string | null;
+    inserted: string | null;
+  }>(sql, [
+    text,
+    SEP,
+    templates.length === 1 ? null : `{${indexes.join(",")}}`,
     col("queueName"),
     col("priority"),
-    runs.map((r) => (r.runAt ? r.runAt.toISOString() : null)),
-    runs.map((r) => Math.round(r.delayMs)),
-    col("specJson"),
-    col("specHash"),
-    col("dedupKey"),
+    templates.map((tp) => (tp.runAt ? tp.runAt.toISOString() : null)),
+    templates.map((tp) => Math.round(tp.delayMs)),
     col("taskPath"),
     col("maxAttempts"),
     col("timeoutSeconds"),
     col("lockKey"),
     col("concurrencyKey"),
     col("concurrencyLimit"),
-    runs.map((r) => (r.expiresInMs === null ? null : Math.round(r.expiresInMs))),
+    templates.map((tp) => (tp.expiresInMs === null ? null : Math.round(tp.expiresInMs))),
     col("provenanceJson"),
     col("status"),
     col("parentId"),
     col("workflowId"),
     col("waitCount"),
+    col("dedup"),
   ]);
-  return result.rows.map((row) => {
-    if (row.status === null || row.status === undefined) return { row: null };
-    const { ord: _ord, ...rest } = row;
-    return { row: rest as TaskRunRow };
-  });
+  // Text, not a timestamptz: the application may have replaced the driver's date parser.
+  const { now_ms: nowText, first_id: firstId, ids: idText, inserted } = result.rows[0]!;
+  let idAt: (i: number) => string;
+  if (firstId !== null) {
+    const first = BigInt(firstId);
+    idAt = (i) => (first + BigInt(i)).toString();
+  } else {
+    const ids = (idText ?? "").split(",");
+    if (ids.length !== n) throw new Error(`insertRuns: expected ${n} ids, got ${ids.length}`);
+    idAt = (i) => ids[i]!;
+  }
+  const nowMs = Number(nowText);
+  const insertedIds = inserted === null ? null : new Set(inserted === "" ? [] : inserted.split(","));
+  const out = new Array<InsertOutcome>(n);
+  for (let i = 0; i < n; i++) {
+    const id = idAt(i);
+    out[i] =
+      insertedIds === null || insertedIds.has(id)
+        ? { row: new InsertedRow(id, runs[i]!, runTemplate[i]!, nowMs) }
+        : { row: null };
+  }
+  return out;
 }
 
 /** Active runs (READY, RUNNING, WAITING) holding any of the given dedup keys. */
