@@ -12,6 +12,7 @@ export interface ClaimedRunRow {
   task_path: string;
   queue_name: string;
   priority: number;
+  run_after: Date;
   args: unknown;
   attempts: number;
   max_attempts: number;
@@ -32,10 +33,10 @@ export interface QueueFilter {
 }
 
 /**
- * Claims up to `limit` runs in one call of the claim_runs() function (migration 2): READY,
- * due, not expired, in a served and unpaused queue, with lock keys, concurrency limits and
- * rate limits enforced; ordered by priority, then run_after, then id. `retryAfterMs` is set
- * when a rate limit held runs back: the next token arrives then.
+ * Claims up to `limit` runs in one call of the claim_runs() function (migrations 2 and 5):
+ * READY, due, not expired, in a served and unpaused queue, with lock keys, concurrency limits
+ * and rate limits enforced. Returns them in claim order: priority, then run_after, then id.
+ * `retryAfterMs` is set when a rate limit held runs back: the next token arrives then.
  */
 export async function claimRuns(
   db: Queryable,
@@ -52,7 +53,18 @@ export async function claimRuns(
     if (row.result_id === null) retryAfterMs = Number(row.retry_after_ms);
     else runs.push(row);
   }
+  // The function returns rows in storage order; sorting a batch here is cheaper than in SQL.
+  if (runs.length > 1) runs.sort(claimOrder);
   return { runs, retryAfterMs };
+}
+
+function claimOrder(a: ClaimedRunRow, b: ClaimedRunRow): number {
+  if (a.priority !== b.priority) return b.priority - a.priority;
+  const at = a.run_after.getTime() - b.run_after.getTime();
+  if (at !== 0) return at;
+  // Same millisecond (Date keeps no microseconds): id order. bigint ids are decimal strings.
+  if (a.result_id.length !== b.result_id.length) return a.result_id.length - b.result_id.length;
+  return a.result_id < b.result_id ? -1 : a.result_id > b.result_id ? 1 : 0;
 }
 
 export interface Fence {
