@@ -90,6 +90,20 @@ describe("retries", () => {
     expect(starts[2]! - starts[1]!).toBeGreaterThanOrEqual(390);
   });
 
+  it("runs a short retry when it is due, not at the next poll", async () => {
+    let calls = 0;
+    const twice = task("w.twice", { maxAttempts: 2, retry: { base: "20ms" } }, async () => {
+      calls++;
+      if (calls === 1) throw new Error("first attempt fails");
+      return "second";
+    });
+    // No NOTIFY announces a retry and the poll is a minute away: the worker's own timer must claim it.
+    await startWorker({ pollInterval: 60_000 });
+    const r = await twice.enqueue();
+    await r.wait({ timeout: 20_000 });
+    expect([r.status, r.attempts, calls]).toEqual(["SUCCESSFUL", 2, 2]);
+  });
+
   it("fails for good when attempts run out, and at once on NonRetryableError", async () => {
     const always = task("w.always", { maxAttempts: 2, retry: { base: "10ms" } }, async () => {
       throw new Error("always broken");

@@ -43,10 +43,12 @@ export async function claimRuns(
   schema: string,
   options: { workerId: string; limit: number; leaseMs: number; queues: QueueFilter },
 ): Promise<{ runs: ClaimedRunRow[]; retryAfterMs: number | null }> {
-  const result = await db.query<ClaimedRunRow & { retry_after_ms: string | null }>(
-    `SELECT * FROM ${qualify(schema, "claim_runs")}($1, $2, $3, $4::text[], $5::text[])`,
-    [options.workerId, options.limit, options.leaseMs, options.queues.names, options.queues.patterns],
-  );
+  const result = await db.query<ClaimedRunRow & { retry_after_ms: string | null }>({
+    // Named: parsed once per connection. The claim is on every run's enqueue-to-start path.
+    name: `reproq_claim_${schema}`,
+    text: `SELECT * FROM ${qualify(schema, "claim_runs")}($1, $2, $3, $4::text[], $5::text[])`,
+    values: [options.workerId, options.limit, options.leaseMs, options.queues.names, options.queues.patterns],
+  });
   const runs: ClaimedRunRow[] = [];
   let retryAfterMs: number | null = null;
   for (const row of result.rows) {
@@ -184,11 +186,12 @@ export async function settleRuns(
     logs[i] = record.logsUri;
     if (record.keyed) keyed = true;
   }
-  const result = await db.query<{ result_id: string }>(
-    `SELECT result_id FROM ${qualify(schema, "settle_runs")}($1::bigint[], $2::uuid[], $3::text[], $4::integer[],
-       $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::boolean)`,
-    [ids, tokens, statuses, refunds, delays, returns, errors, lastErrors, metas, logs, keyed],
-  );
+  const result = await db.query<{ result_id: string }>({
+    name: `reproq_settle_${schema}`,
+    text: `SELECT result_id FROM ${qualify(schema, "settle_runs")}($1::bigint[], $2::uuid[], $3::text[],
+       $4::integer[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::boolean)`,
+    values: [ids, tokens, statuses, refunds, delays, returns, errors, lastErrors, metas, logs, keyed],
+  });
   const held = new Set<string>();
   for (const row of result.rows) held.add(row.result_id);
   return held;

@@ -20,13 +20,13 @@ export class Settler {
   #pending: SettleRecord[] = [];
   #running: Promise<void> | null = null;
   #retryMs = 0;
-  #onWritten: (resultId: string, held: boolean) => void;
+  #onWritten: (record: SettleRecord, held: boolean) => void;
 
   constructor(
     pool: pg.Pool,
     schema: string,
     log: Logger,
-    onWritten: (resultId: string, held: boolean) => void,
+    onWritten: (record: SettleRecord, held: boolean) => void,
   ) {
     this.#pool = pool;
     this.#schema = schema;
@@ -89,7 +89,7 @@ export class Settler {
     const batch = this.#pending.slice(0, BATCH);
     const held = await settleRuns(this.#pool, this.#schema, batch);
     this.#pending.splice(0, batch.length);
-    for (const record of batch) this.#onWritten(record.resultId, held.has(record.resultId));
+    for (const record of batch) this.#onWritten(record, held.has(record.resultId));
   }
 
   /** Resolves when everything queued so far is written (or `timeoutMs` passed). */

@@ -170,12 +170,21 @@ export class Worker {
       capMs: init.config.retryCap,
       jitter: init.config.retryJitter,
     };
-    this.#settler = new Settler(init.pool, this.#schema, init.log, (resultId, held) => {
-      if (!held)
+    this.#settler = new Settler(init.pool, this.#schema, init.log, (record, held) => {
+      if (!held) {
         this.#log.warn(
-          { resultId },
+          { resultId: record.resultId },
           "lease was lost before the outcome was written; the outcome is discarded",
         );
+        return;
+      }
+      // A retry or snooze due before the next poll: claim again when it is due, not at the poll.
+      const { outcome } = record;
+      if (
+        (outcome.kind === "retry" || outcome.kind === "snooze") &&
+        outcome.delayMs < init.config.pollInterval
+      )
+        this.#nudgeAfter(Math.max(1, outcome.delayMs));
     });
   }
 
@@ -378,17 +387,32 @@ export class Worker {
 
   #retryTimer: NodeJS.Timeout | null = null;
   #retryAt = 0;
+  /** When held-back work (rate-limited runs, short retries) becomes claimable; 10 ms buckets. */
+  #dueAt = new Set<number>();
 
-  /** A rate limit held runs back: claim again when its next token is due. */
+  /** Claim again in `ms`: a rate limit's next token, or a retry due before the next poll. */
   #nudgeAfter(ms: number): void {
-    const at = Date.now() + ms;
-    if (this.#retryTimer && this.#retryAt <= at) return;
+    this.#dueAt.add(Math.ceil((Date.now() + ms) / 10) * 10);
+    this.#armDueTimer();
+  }
+
+  /** One timer, set for the earliest due time; when it fires it nudges and re-arms for the next. */
+  #armDueTimer(): void {
+    const now = Date.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const at of this.#dueAt) {
+      if (at <= now) this.#dueAt.delete(at);
+      else if (at < next) next = at;
+    }
+    if (!Number.isFinite(next)) return;
+    if (this.#retryTimer && this.#retryAt <= next) return;
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
-    this.#retryAt = at;
+    this.#retryAt = next;
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = null;
       this.#nudge();
-    }, ms);
+      this.#armDueTimer();
+    }, next - now);
   }
 
   /**
