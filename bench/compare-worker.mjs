@@ -1,6 +1,7 @@
 // A worker process for bench/compare.mjs: opens one system's database, waits for "go", runs that
 // system's worker until `expect` jobs are finished in the database (or `capMs` has passed), and
-// reports the time. The parent reads this process's VmRSS before sending "stop".
+// reports the time. It says "started" once the worker runs, so the parent can start enqueuing then
+// (the end-to-end rows); the parent reads this process's VmRSS before sending "stop".
 //
 //   node bench/compare-worker.mjs <system> <databaseUrl> <concurrency> <variant> <expect> <capMs>
 import { performance } from "node:perf_hooks";
@@ -47,6 +48,7 @@ async function drain() {
       if (seen >= expect) allSeen();
     },
   });
+  process.send({ type: "started" });
   let capped = false;
   const timer = setTimeout(() => {
     capped = true;

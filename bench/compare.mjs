@@ -10,13 +10,23 @@
 // 2. drain rate: a pre-filled queue of no-op jobs, one worker process at concurrency 10 and 100
 //    (bench/compare-worker.mjs, timed inside it from starting the worker until every job is
 //    finished in the database), and for Reproq two `reproq worker --concurrency 50` processes;
-// 3. enqueue-to-start latency over sequential jobs on an idle worker (concurrency 10);
-// 4. VmRSS of the worker process after the drain at concurrency 100;
+// 3. enqueue + drain end to end: 4 producers enqueue the same number of jobs in bulk calls of 500
+//    while one worker process at concurrency 10 drains them, timed from the first enqueue until the
+//    last job is finished in the database; Reproq's rate is compared with a raw-SQL floor
+//    (bench/raw-floor.mjs: the pg driver alone, insert 500 / claim 500 SKIP LOCKED / delete, on 4
+//    connections);
+// 4. enqueue-to-start latency over sequential jobs on an idle worker (concurrency 10), and the
+//    raw-SQL floor for it (an insert that NOTIFYs a listening claimer);
+// 5. VmRSS of the worker process after the drain at concurrency 100;
 // then Reproq-only rows: 1,000 concurrency keys, a rate limit, retries where 10% of runs fail once.
+//
+// Each peer runs at its recommended high-throughput settings (compare-systems.mjs VARIANTS, printed
+// in the report); graphile-worker's defaults are a secondary row. Reproq runs with its defaults.
 //
 // Uses DATABASE_URL's server when set, else an embedded PostgreSQL in .reproq/bench-compare-pg
 // with default durability, so commits really wait for fsync.
 import { fork, spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
@@ -38,6 +48,7 @@ import {
   vmRss,
 } from "./lib.mjs";
 import { flaky, noop } from "./noop-tasks.mjs";
+import { rawLatency, rawThroughput } from "./raw-floor.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "..");
@@ -60,13 +71,30 @@ const KEYS = 1_000;
 const RATE = 200;
 const RATE_WINDOW_S = quick ? 2 : 5;
 const TWO_PROCESSES = !quick && !argv.includes("--no-two-process");
+// End to end: as many jobs as a drain, enqueued in calls of E2E_BATCH by E2E_PRODUCERS producers
+// while the worker runs; the raw-SQL floor uses the same batch size and as many connections.
+const E2E_BATCH = 500;
+const E2E_PRODUCERS = 4;
+const E2E_CONCURRENCY = 10;
 
 const TARGET_DRAIN_RATIO = 1.5;
 const TARGET_BULK = 100_000;
 const TARGET_RSS_MB = 150;
+const TARGET_FLOOR_SHARE = 0.7;
 
 const require = createRequire(import.meta.url);
-const versionOf = (name) => require(`${name}/package.json`).version;
+/** A dependency's version, from its package.json found above its entry point: graphile-worker 0.18
+ * and pg-boss 12 do not export `./package.json`. */
+function versionOf(name) {
+  for (let dir = path.dirname(require.resolve(name)); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    const file = path.join(dir, "package.json");
+    if (existsSync(file)) {
+      const pkg = JSON.parse(readFileSync(file, "utf8"));
+      if (pkg.name === name) return pkg.version;
+    }
+  }
+  return "?";
+}
 const versions = {
   reproq: `${require("../package.json").version} (${revision()})`,
   graphile: versionOf("graphile-worker"),
@@ -82,7 +110,7 @@ const log = (line) =>
 const srv = await openServer({ dataDir: ".reproq/bench-compare-pg", prefix: "reproq_compare_" });
 const urls = {};
 const systems = {};
-const out = { enqueue: {}, drain: [], twoProcess: null, latency: {}, flow: null };
+const out = { enqueue: {}, drain: [], twoProcess: null, e2e: {}, floor: null, latency: {}, flow: null };
 let info;
 
 try {
@@ -90,6 +118,7 @@ try {
     urls[name] = await srv.createDatabase(name);
     systems[name] = await openSystem(name, urls[name]);
   }
+  urls.raw = await srv.createDatabase("raw");
   info = await serverInfo(systems.reproq.sql);
 
   // ---- 1. enqueue rates
@@ -115,7 +144,23 @@ try {
     out.twoProcess = await drainTwoProcesses();
   }
 
-  // ---- 3. latency on idle workers
+  // ---- 3. enqueue + drain end to end, and the raw-SQL floor
+  log("raw-SQL floor: insert + claim + delete");
+  out.floor = {
+    throughput: await rawThroughput(urls.raw, { jobs: DRAIN, connections: E2E_PRODUCERS, batch: E2E_BATCH }),
+  };
+  for (const [name, variant] of [
+    ["reproq", "default"],
+    ["graphile", "batched"],
+    ["pgboss", "default"],
+  ]) {
+    log(`end to end: ${name} ${variant}`);
+    out.e2e[name] = await endToEnd(name, variant);
+  }
+
+  // ---- 4. latency on idle workers, and the raw-SQL floor
+  log("raw-SQL floor: insert + NOTIFY latency");
+  out.floor.latency = await rawLatency(urls.raw, { samples: SAMPLES });
   for (const [name, variant] of [
     ["reproq", "default"],
     ["graphile", "batched"],
@@ -175,32 +220,104 @@ async function fill(system, n) {
   await system.analyze();
 }
 
+/** Drains a pre-filled queue of DRAIN jobs in a worker process, timed inside that process. */
 async function drainInChild(name, variant, concurrency) {
   await fill(systems[name], DRAIN);
+  const result = await inChild(name, variant, concurrency, DRAIN);
+  return { rate: result.done / (result.elapsed / 1000), ...result };
+}
+
+/**
+ * Enqueue and drain at once: DRAIN jobs in bulk calls of E2E_BATCH from E2E_PRODUCERS concurrent
+ * producers in this process, while a worker process at E2E_CONCURRENCY drains them. Timed here, from
+ * the first enqueue (the worker is already running) until the worker process reports every job
+ * finished in the database.
+ */
+async function endToEnd(name, variant) {
+  const system = systems[name];
+  await system.reset();
+  let t0;
+  let enqueued;
+  const result = await inChild(name, variant, E2E_CONCURRENCY, DRAIN, async () => {
+    t0 = performance.now();
+    let left = DRAIN;
+    const producer = async () => {
+      while (left > 0) {
+        const size = Math.min(E2E_BATCH, left);
+        left -= size;
+        await system.bulk(size);
+      }
+    };
+    await Promise.all(Array.from({ length: E2E_PRODUCERS }, producer));
+    enqueued = performance.now() - t0;
+  });
+  const elapsed = performance.now() - t0;
+  await system.reset();
+  return {
+    rate: result.done / (elapsed / 1000),
+    elapsed,
+    enqueued,
+    done: result.done,
+    capped: result.capped,
+  };
+}
+
+/**
+ * Runs bench/compare-worker.mjs on `name`'s database until `expect` jobs are finished; calls
+ * `whileRunning` once its worker has started. Returns the worker's result and its VmRSS at the end.
+ */
+async function inChild(name, variant, concurrency, expect, whileRunning = async () => {}) {
   const child = fork(
     path.join(here, "compare-worker.mjs"),
-    [name, urls[name], String(concurrency), variant, String(DRAIN), String(CAP_MS)],
+    [name, urls[name], String(concurrency), variant, String(expect), String(CAP_MS)],
     { stdio: ["ignore", "inherit", "inherit", "ipc"] },
   );
   const exited = new Promise((resolve) => child.once("exit", resolve));
-  const next = () =>
-    new Promise((resolve, reject) => {
-      child.once("message", resolve);
-      child.once("exit", (code) => reject(new Error(`${name} worker exited with ${code}`)));
-    });
+  const next = inbox(child, name);
   try {
-    const ready = await next();
-    if (ready.type !== "ready") throw new Error(`unexpected ${JSON.stringify(ready)}`);
+    await next("ready");
     child.send("go");
-    const result = await next();
-    if (result.type !== "result") throw new Error(`${name} worker: ${result.message}`);
+    await next("started");
+    await whileRunning();
+    const result = await next("result");
     const rss = await vmRss(child.pid);
     child.send("stop");
     await Promise.race([exited, sleep(10_000)]);
-    return { rate: result.done / (result.elapsed / 1000), ...result, rss };
+    return { ...result, rss };
   } finally {
     child.kill();
   }
+}
+
+/**
+ * Buffers a child's messages, so none is lost while the parent is busy between two awaits; the
+ * returned function resolves with the next message, which must be of the given type.
+ */
+function inbox(child, name) {
+  const queue = [];
+  let wake = () => {};
+  let exitCode;
+  child.on("message", (message) => {
+    queue.push(message);
+    wake();
+  });
+  child.once("exit", (code) => {
+    exitCode = code;
+    wake();
+  });
+  return async (type) => {
+    while (queue.length === 0) {
+      if (exitCode !== undefined) throw new Error(`${name} worker exited with ${exitCode}`);
+      await new Promise((resolve) => {
+        wake = resolve;
+      });
+    }
+    const message = queue.shift();
+    if (message.type === "error") throw new Error(`${name} worker: ${message.message}`);
+    if (message.type !== type)
+      throw new Error(`${name} worker: expected ${type}, got ${JSON.stringify(message)}`);
+    return message;
+  };
 }
 
 /** Two `reproq worker --concurrency 50` processes on one pre-filled queue. */
@@ -436,6 +553,34 @@ function report() {
       "-",
     ]);
   }
+  const floor = out.floor?.throughput;
+  if (floor) {
+    const e2e = out.e2e;
+    // How long the enqueue side took shows whether the producers or the worker set the pace.
+    const e2eCell = (d) =>
+      d
+        ? `${fmt(d.rate)}/s (enqueued in ${(d.enqueued / 1000).toFixed(2)} s, drained in ${(d.elapsed / 1000).toFixed(2)} s${d.capped ? `; capped: ${fmt(d.done)} done` : ""})`
+        : "-";
+    const share = e2e.reproq ? e2e.reproq.rate / floor.rate : 0;
+    rows.push([
+      `enqueue + drain end to end, ${fmt(DRAIN)} no-op: ${E2E_PRODUCERS} producers enqueue in bulk calls of ${E2E_BATCH} while one worker process at concurrency ${E2E_CONCURRENCY} drains`,
+      e2eCell(e2e.reproq),
+      `${e2eCell(e2e.graphile)} (batched)`,
+      ratio(e2e.reproq?.rate, e2e.graphile?.rate),
+      e2eCell(e2e.pgboss),
+      ratio(e2e.reproq?.rate, e2e.pgboss?.rate),
+      `Reproq >= ${TARGET_FLOOR_SHARE * 100}% of the raw-SQL floor: ${share >= TARGET_FLOOR_SHARE ? "met" : "missed"} (${(share * 100).toFixed(0)}%)`,
+    ]);
+    rows.push([
+      `- raw-SQL floor (pg driver, no queue library): ${floor.connections} connections each looping insert ${floor.batch}, claim up to ${floor.batch} with SKIP LOCKED, delete them; ${fmt(floor.jobs)} jobs`,
+      `${fmt(floor.rate)}/s (floor)`,
+      "",
+      "",
+      "",
+      "",
+      `Reproq end to end / floor: ${share.toFixed(2)}`,
+    ]);
+  }
   const lat = out.latency;
   const latCell = (l) => (l ? `${l.p.map(ms).join(" / ")}${l.n < SAMPLES ? ` (${l.n} samples)` : ""}` : "-");
   const lr = lat["reproq/default"];
@@ -462,6 +607,18 @@ function report() {
     "",
     "-",
   ]);
+  const fl = out.floor?.latency;
+  if (fl) {
+    rows.push([
+      "- raw-SQL floor: insert + pg_notify in one statement, a LISTENing connection claims on the notification",
+      `${latCell(fl)} (floor)`,
+      "",
+      "",
+      "",
+      "",
+      `Reproq p50 / floor p50: ${lr ? (lr.p[0] / fl.p[0]).toFixed(2) : "-"}`,
+    ]);
+  }
   const rssOf = (name, variant) => drainOf(name, variant, 100)?.rss;
   const rr = rssOf("reproq", "default");
   rows.push([
@@ -517,8 +674,9 @@ function report() {
     `- Reproq: ${VARIANTS.reproq.default}`,
     `- graphile-worker batched: ${VARIANTS.graphile.batched}`,
     `- graphile-worker defaults: ${VARIANTS.graphile.defaults}`,
-    `- pg-boss: ${VARIANTS.pgboss.default}; createQueue before send; no LISTEN/NOTIFY in pg-boss 10, so each work() loop fetches at most once per polling interval`,
-    `- method: each system in its own fresh database on the same server; drains in a separate worker process per system, queue filled with bulk calls of ${fmt(BULK)} and ANALYZEd first, timed from starting the worker until no unfinished job is left in the database, capped at ${CAP_MS / 1000} s; latency on a worker at concurrency 10, probes one after another, pg-boss's stopped after ${PROBE_BUDGET_MS / 1000} s`,
+    `- pg-boss: ${VARIANTS.pgboss.default}; createQueue before send`,
+    `- raw-SQL floor: a plain table (bigserial id, jsonb payload, run_at, locked_by/locked_at) in its own database; ${E2E_PRODUCERS} connections, autocommit statements, claim with \`UPDATE ... WHERE id = ANY(ARRAY(SELECT ... FOR UPDATE SKIP LOCKED))\`, delete with \`id = ANY($1)\``,
+    `- method: each system in its own fresh database on the same server; drains in a separate worker process per system, queue filled with bulk calls of ${fmt(BULK)} and ANALYZEd first, timed from starting the worker until no unfinished job is left in the database, capped at ${CAP_MS / 1000} s; end to end: worker process started on an empty queue, then timed from the first enqueue until it sees no unfinished job; latency on a worker at concurrency 10, probes one after another, stopped after ${PROBE_BUDGET_MS / 1000} s`,
     "",
     "| measurement | Reproq | graphile-worker | Reproq / graphile | pg-boss | Reproq / pg-boss | target |",
     "| --- | --- | --- | --- | --- | --- | --- |",
