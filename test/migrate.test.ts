@@ -66,6 +66,19 @@ describe("migrations", () => {
     expect(listed.sort()).toEqual([...TASK_STATUSES].sort());
   });
 
+  it("accepts only lowercase 64-digit hex as spec_hash, whoever inserts the run", async () => {
+    await runMigrations(ctx.db.pool, "reproq");
+    const insert = (hash: string) =>
+      ctx.db.pool.query(
+        "INSERT INTO reproq.task_runs (spec_json, spec_hash, task_path) VALUES ('{}', $1, 'x')",
+        [hash],
+      );
+    await insert("0123456789abcdef".repeat(4));
+    for (const bad of ["abc", "g".repeat(64), "A".repeat(64), `${"a".repeat(63)} `]) {
+      await expect(insert(bad), bad).rejects.toThrow(/sha256_hex_format/);
+    }
+  });
+
   it("refuses a database whose schema is newer than the package", async () => {
     await ctx.db.pool.query(
       "INSERT INTO reproq.schema_migrations (version, name, package_version) VALUES (9999, 'future', '99.0.0')",
