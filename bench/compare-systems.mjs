@@ -2,17 +2,15 @@
 // batch in one call, run a worker, count unfinished jobs. Each adapter works on its own database.
 import os from "node:os";
 import { performance } from "node:perf_hooks";
-import { Logger, makeWorkerUtils, run, runMigrations } from "graphile-worker";
 import pg from "pg";
-import { PgBoss } from "pg-boss";
-import { close, configure, getBackend, migrate, runWorker } from "../dist/index.js";
-import { noop, ping, started } from "./noop-tasks.mjs";
 
 export const SYSTEMS = ["reproq", "graphile", "pgboss"];
 
 /** Worker settings per system and variant, as printed in the report. */
 export const VARIANTS = {
-  reproq: { default: "defaults (poolSize 10, in-process executor, LISTEN/NOTIFY wake-ups)" },
+  reproq: {
+    default: "defaults (poolSize 10, prefetch up to 500, in-process executor, LISTEN/NOTIFY wake-ups)",
+  },
   graphile: {
     batched: "localQueue { size: 500 }, completeJobBatchDelay 0, failJobBatchDelay 0 (maxPoolSize 10)",
     defaults: "defaults (no local queue, no completion batching, maxPoolSize 10)",
@@ -22,8 +20,6 @@ export const VARIANTS = {
       "useListenNotify, queues created with notify: true; work() with batchSize 500, burstWhenBatchFull, localConcurrency 2 at concurrency 10 and 5 at 100 (each fetch loop runs its batch's handlers together), pollingIntervalSeconds 0.5; pool max 10",
   },
 };
-
-const silent = new Logger(() => () => {});
 
 /**
  * pg-boss's high-throughput worker: big batches, no pause between fetches while they come back full,
@@ -51,12 +47,16 @@ function graphileWorkerPreset(variant) {
  * @param {string} databaseUrl
  */
 export async function openSystem(system, databaseUrl) {
+  // Each system's library is imported only when it is opened, so a worker process holds one queue
+  // library in memory, not all three (the RSS rows compare processes).
   const sql = new pg.Client({ connectionString: databaseUrl });
   await sql.connect();
   const count = async (q) => (await sql.query(q)).rows[0].n;
   let seq = 0;
 
   if (system === "reproq") {
+    const { close, configure, getBackend, migrate, runWorker } = await import("../dist/index.js");
+    const { noop, ping, started } = await import("./noop-tasks.mjs");
     // A neutral cwd, so a config file in the project cannot change the settings measured.
     configure({ databaseUrl, cwd: os.tmpdir() });
     const { schema } = await migrate();
@@ -108,6 +108,8 @@ export async function openSystem(system, databaseUrl) {
   }
 
   if (system === "graphile") {
+    const { Logger, makeWorkerUtils, run, runMigrations } = await import("graphile-worker");
+    const silent = new Logger(() => () => {});
     await runMigrations({ connectionString: databaseUrl, logger: silent });
     const utils = await makeWorkerUtils({ connectionString: databaseUrl, logger: silent });
     const table = "graphile_worker._private_jobs";
@@ -169,6 +171,7 @@ export async function openSystem(system, databaseUrl) {
   }
 
   if (system === "pgboss") {
+    const { PgBoss } = await import("pg-boss");
     // LISTEN/NOTIFY needs both the instance option and `notify` on each queue; without them a worker
     // only fetches once per polling interval.
     const boss = new PgBoss({ connectionString: databaseUrl, useListenNotify: true });
