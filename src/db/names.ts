@@ -40,3 +40,11 @@ export function advisoryKey(schema: string, purpose: LockPurpose): string {
   const digest = createHash("sha256").update(`reproq:${schema}:${purpose}`).digest();
   return digest.readBigInt64BE(0).toString();
 }
+
+/**
+ * The name of a prepared statement for `schema`. PostgreSQL truncates names to 63 bytes, so the
+ * schema enters as a short digest: two schemas can never share a truncated name.
+ */
+export function statementName(kind: string, schema: string): string {
+  return `reproq_${kind}_${createHash("sha256").update(schema).digest("hex").slice(0, 16)}`;
+}

@@ -4,7 +4,7 @@
  * by its lease_token, so a worker whose lease expired can never overwrite a re-claimed run.
  */
 
-import { qualify } from "../db/names.js";
+import { qualify, statementName } from "../db/names.js";
 import type { Queryable } from "../db/pool.js";
 
 export interface ClaimedRunRow {
@@ -45,7 +45,7 @@ export async function claimRuns(
 ): Promise<{ runs: ClaimedRunRow[]; retryAfterMs: number | null }> {
   const result = await db.query<ClaimedRunRow & { retry_after_ms: string | null }>({
     // Named: parsed once per connection. The claim is on every run's enqueue-to-start path.
-    name: `reproq_claim_${schema}`,
+    name: statementName("claim", schema),
     text: `SELECT * FROM ${qualify(schema, "claim_runs")}($1, $2, $3, $4::text[], $5::text[])`,
     values: [options.workerId, options.limit, options.leaseMs, options.queues.names, options.queues.patterns],
   });
@@ -187,7 +187,7 @@ export async function settleRuns(
     if (record.keyed) keyed = true;
   }
   const result = await db.query<{ result_id: string }>({
-    name: `reproq_settle_${schema}`,
+    name: statementName("settle", schema),
     text: `SELECT result_id FROM ${qualify(schema, "settle_runs")}($1::bigint[], $2::uuid[], $3::text[],
        $4::integer[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::boolean)`,
     values: [ids, tokens, statuses, refunds, delays, returns, errors, lastErrors, metas, logs, keyed],
