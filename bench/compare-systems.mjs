@@ -9,7 +9,7 @@ export const SYSTEMS = ["reproq", "graphile", "pgboss"];
 /** Worker settings per system and variant, as printed in the report. */
 export const VARIANTS = {
   reproq: {
-    default: "defaults (poolSize 10, prefetch up to 500, in-process executor, LISTEN/NOTIFY wake-ups)",
+    default: "defaults (poolSize 10, prefetch up to 1000, in-process executor, LISTEN/NOTIFY wake-ups)",
   },
   graphile: {
     batched: "localQueue { size: 500 }, completeJobBatchDelay 0, failJobBatchDelay 0 (maxPoolSize 10)",

@@ -54,7 +54,7 @@ describe("defaults", () => {
       applicationName: "reproq",
       queues: ["default"],
       concurrency: 10,
-      prefetch: 500,
+      prefetch: 1000,
       isolation: "in-process",
       pollInterval: 2000,
       leaseDuration: 60_000,

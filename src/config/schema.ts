@@ -186,7 +186,7 @@ export const SETTINGS = {
   prefetch: setting({
     type: z.number().int().min(0).max(10_000),
     kind: "integer",
-    default: 500,
+    default: 1000,
     env: ["REPROQ_PREFETCH"],
     expected: "an integer from 0 to 10000",
     description:

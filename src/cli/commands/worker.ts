@@ -77,7 +77,7 @@ export function registerWorkerCommand(program: Command): void {
     .option("--concurrency <n>", "runs executed at once (default 10)")
     .option(
       "--prefetch <n>",
-      "most runs claimed ahead of free slots when tasks finish fast; 0 = off (default 500)",
+      "most runs claimed ahead of free slots when tasks finish fast; 0 = off (default 1000)",
     )
     .option("--isolation <mode>", '"in-process" (default) or "process" (child processes; timeouts kill)')
     .option(
