@@ -51,6 +51,10 @@ DECLARE
   v_keyed boolean;
 BEGIN
   IF p_limit <= 0 THEN RETURN; END IF;
+  -- A claim need not wait for its WAL flush: one lost in a server crash leaves its runs READY, and
+  -- a worker that already started them finds its lease gone when it settles (at-least-once).
+  -- Settles flush the log up to their own commit, claims included, so a result is never lost.
+  PERFORM set_config('synchronous_commit', 'off', true);
   SELECT EXISTS (SELECT 1 FROM ${s}.rate_limits WHERE tokens_per_second > 0) INTO v_limited;
   IF v_limited THEN
     -- Refill every active bucket, lock them in key order, and note which ones are empty.
