@@ -14,6 +14,20 @@ const FINAL = "'SUCCESSFUL','FAILED','CANCELLED','EXPIRED'";
 function up(schema: string): string {
   const s = quoteIdent(schema);
   const lit = (text: string) => `'${text.replaceAll("'", "''")}'`;
+  // Runs a claim may take (r = task_runs): READY, due, unexpired, in a served and unpaused queue,
+  // keys not saturated. Shared by the one-statement fast path and the rounds of claim_runs().
+  const claimable = `r.status = 'READY'
+           AND (r.queue_name = ANY(v_names) OR r.queue_name LIKE ANY(p_patterns))
+           AND r.run_after <= now()
+           AND (r.expires_at IS NULL OR r.expires_at > now())
+           AND NOT EXISTS (SELECT 1 FROM ${s}.queue_controls qc WHERE qc.queue_name = r.queue_name AND qc.paused)
+           AND (r.lock_key IS NULL OR NOT EXISTS (
+                 SELECT 1 FROM ${s}.concurrency_slots cs WHERE cs.key = 'l:' || r.lock_key AND cs.running >= 1))
+           AND (r.concurrency_key IS NULL OR r.concurrency_limit = 0 OR NOT EXISTS (
+                 SELECT 1 FROM ${s}.concurrency_slots cs
+                  WHERE cs.key = 'c:' || r.concurrency_key AND cs.running >= r.concurrency_limit))
+          `.trim();
+  const keyed = "(r.lock_key IS NOT NULL OR (r.concurrency_key IS NOT NULL AND r.concurrency_limit > 0))";
   return `
 DROP FUNCTION ${s}.claim_runs(text, integer, bigint, text[], text[]);
 
@@ -78,6 +92,32 @@ BEGIN
       FROM ${s}.rate_limits WHERE tokens_per_second > 0;
   END IF;
 
+  IF NOT v_limited THEN
+    -- Fast path, one statement, when no rate limit is active: claim the first candidates unless
+    -- one of them holds a key. Then nothing is claimed here and the rounds below do the key
+    -- accounting; the candidates stay locked by this transaction, so those rounds find them again.
+    RETURN QUERY
+      WITH cand AS MATERIALIZED (
+        SELECT r.result_id, ${keyed} AS keyed
+          FROM ${s}.task_runs r
+         WHERE ${claimable}
+         ORDER BY r.priority DESC, r.run_after, r.result_id
+         LIMIT p_limit
+         FOR UPDATE SKIP LOCKED
+      )
+      UPDATE ${s}.task_runs r
+         SET status = 'RUNNING', attempts = r.attempts + 1, started_at = coalesce(r.started_at, now()),
+             last_attempted_at = now(), leased_by = p_worker,
+             leased_until = now() + p_lease_ms * interval '1 millisecond',
+             lease_token = gen_random_uuid(), worker_ids = array_append(r.worker_ids, p_worker), updated_at = now()
+        FROM cand c
+       WHERE r.result_id = c.result_id AND NOT EXISTS (SELECT 1 FROM cand k WHERE k.keyed)
+   RETURNING r.result_id, r.task_path, r.queue_name, r.priority, r.run_after, r.spec_json -> 'args', r.attempts,
+             r.max_attempts, r.timeout_seconds, r.lease_token, r.metadata_json, r.enqueued_at, r.cancel_requested,
+             false, NULL::bigint;
+    IF FOUND THEN RETURN; END IF;
+  END IF;
+
   WHILE v_taken < p_limit AND v_round < 3 LOOP
     v_round := v_round + 1;
     -- The first round takes exactly what is wanted (the common, unconstrained case);
@@ -89,17 +129,8 @@ BEGIN
         SELECT r.result_id, r.priority, r.run_after,
                (r.lock_key IS NOT NULL OR (r.concurrency_key IS NOT NULL AND r.concurrency_limit > 0)) AS keyed
           FROM ${s}.task_runs r
-         WHERE r.status = 'READY'
-           AND (r.queue_name = ANY(v_names) OR r.queue_name LIKE ANY(p_patterns))
-           AND r.run_after <= now()
-           AND (r.expires_at IS NULL OR r.expires_at > now())
+         WHERE ${claimable}
            AND r.result_id <> ALL(v_seen)
-           AND NOT EXISTS (SELECT 1 FROM ${s}.queue_controls qc WHERE qc.queue_name = r.queue_name AND qc.paused)
-           AND (r.lock_key IS NULL OR NOT EXISTS (
-                 SELECT 1 FROM ${s}.concurrency_slots cs WHERE cs.key = 'l:' || r.lock_key AND cs.running >= 1))
-           AND (r.concurrency_key IS NULL OR r.concurrency_limit = 0 OR NOT EXISTS (
-                 SELECT 1 FROM ${s}.concurrency_slots cs
-                  WHERE cs.key = 'c:' || r.concurrency_key AND cs.running >= r.concurrency_limit))
            AND (NOT v_limited OR NOT (
                  r.task_path = ANY(v_empty_tasks)
               OR (NOT r.task_path = ANY(v_task_active) AND r.queue_name = ANY(v_empty_queues))
