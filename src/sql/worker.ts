@@ -18,8 +18,8 @@ export interface ClaimedRunRow {
   max_attempts: number;
   timeout_seconds: number;
   lease_token: string;
-  metadata_json: Record<string, unknown>;
-  enqueued_at: Date;
+  /** Null when the run has no metadata. */
+  metadata_json: Record<string, unknown> | null;
   cancel_requested: boolean;
   /** The run holds a lock key or a limited concurrency key (settling it locks key counters). */
   keyed: boolean;

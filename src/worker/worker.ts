@@ -92,7 +92,9 @@ interface InFlight {
   row: ClaimedRunRow;
   definition: TaskDefinition | undefined;
   controller: AbortController;
-  context: TaskContext;
+  /** Made on first use (see #context). */
+  context: TaskContext | null;
+  /** The metadata as JSON when the context was made. */
   metadataBefore: string;
   startedAt: number;
   timer: NodeJS.Timeout | null;
@@ -560,9 +562,34 @@ export class Worker {
   #start(row: ClaimedRunRow): void {
     const definition = getTask(row.task_path);
     const controller = new AbortController();
+    const logs = this.#config.logsDir ? new RunLogs(this.#config.logsDir, row.result_id, row.attempts) : null;
+    const inflight: InFlight = {
+      row,
+      definition,
+      controller,
+      context: null,
+      metadataBefore: "",
+      startedAt: Date.now(),
+      timer: null,
+      lost: false,
+      logs,
+    };
+    this.#inflight.set(row.result_id, inflight);
+    if (row.cancel_requested)
+      controller.abort(new RunAborted("cancelled", "cancel was requested before the run started"));
+    void this.#execute(inflight);
+  }
+
+  /**
+   * The run's TaskContext, made on first use: most handlers do not take a context, and a worker
+   * starts thousands of runs a second, so the object, its closures and the metadata snapshot are
+   * only made for runs that can see them.
+   */
+  #context(inflight: InFlight): TaskContext {
+    if (inflight.context) return inflight.context;
+    const { row, controller } = inflight;
     const fence = { resultId: row.result_id, leaseToken: row.lease_token };
     const metadata = { ...(row.metadata_json ?? {}) };
-    const logs = this.#config.logsDir ? new RunLogs(this.#config.logsDir, row.result_id, row.attempts) : null;
     // Most handlers never log: the child logger is made on first use, not for every run.
     let taskLogger: Logger | undefined;
     const taskLog = () => {
@@ -585,21 +612,9 @@ export class Worker {
         error: (message, fields) => taskLog().error(fields ?? {}, message),
       },
     };
-    const inflight: InFlight = {
-      row,
-      definition,
-      controller,
-      context,
-      metadataBefore: JSON.stringify(metadata),
-      startedAt: Date.now(),
-      timer: null,
-      lost: false,
-      logs,
-    };
-    this.#inflight.set(row.result_id, inflight);
-    if (row.cancel_requested)
-      controller.abort(new RunAborted("cancelled", "cancel was requested before the run started"));
-    void this.#execute(inflight);
+    inflight.context = context;
+    inflight.metadataBefore = JSON.stringify(metadata);
+    return context;
   }
 
   async #execute(inflight: InFlight): Promise<void> {
@@ -632,13 +647,16 @@ export class Worker {
         );
         if (this.#events.listenerCount("started") > 0) this.#emit("started", this.#runEvent(row));
         const output: OutputSink | undefined = inflight.logs ?? undefined;
+        const worker = this;
         result = await this.#executor
           .execute({
             run: row,
             definition,
             args,
             signal: controller.signal,
-            context: inflight.context,
+            get context() {
+              return worker.#context(inflight);
+            },
             output,
           })
           .catch((error: unknown) => ({ ok: false as const, error }));
@@ -667,8 +685,9 @@ export class Worker {
       );
       return;
     }
-    const metadataNow = JSON.stringify(inflight.context.metadata);
-    const metadataJson = metadataNow !== inflight.metadataBefore ? metadataNow : null;
+    // No context was made: the handler could not have changed the metadata.
+    const metadataNow = inflight.context ? JSON.stringify(inflight.context.metadata) : null;
+    const metadataJson = metadataNow !== null && metadataNow !== inflight.metadataBefore ? metadataNow : null;
     const logsUri = inflight.logs?.finish() ?? null;
     if (result.ok) {
       let returnJson: string | undefined;
