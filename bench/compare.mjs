@@ -146,6 +146,7 @@ try {
 
   // ---- 3. enqueue + drain end to end, and the raw-SQL floor
   log("raw-SQL floor: insert + claim + delete");
+  await checkpoint(systems.reproq);
   out.floor = {
     throughput: await rawThroughput(urls.raw, { jobs: DRAIN, connections: E2E_PRODUCERS, batch: E2E_BATCH }),
   };
@@ -218,6 +219,16 @@ async function fill(system, n) {
   await system.reset();
   for (let done = 0; done < n; done += BULK) await system.bulk(Math.min(BULK, n - done));
   await system.analyze();
+  await checkpoint(system);
+}
+
+/**
+ * Starts a timed row from a fresh checkpoint (it is server-wide), so a checkpoint forced by the
+ * write-ahead log of the rows before does not land inside this one and slow whichever system
+ * happens to be running. Needs superuser or pg_checkpoint; without them rows run as they are.
+ */
+async function checkpoint(system) {
+  await system.sql.query("CHECKPOINT").catch(() => {});
 }
 
 /** Drains a pre-filled queue of DRAIN jobs in a worker process, timed inside that process. */
@@ -236,6 +247,7 @@ async function drainInChild(name, variant, concurrency) {
 async function endToEnd(name, variant) {
   const system = systems[name];
   await system.reset();
+  await checkpoint(system);
   let t0;
   let enqueued;
   const result = await inChild(name, variant, E2E_CONCURRENCY, DRAIN, async () => {

@@ -112,8 +112,11 @@ BEGIN
              last_attempted_at = now(), leased_by = p_worker,
              leased_until = now() + p_lease_ms * interval '1 millisecond',
              lease_token = gen_random_uuid(), worker_ids = array_append(r.worker_ids, p_worker), updated_at = now()
-        FROM cand c
-       WHERE r.result_id = c.result_id AND NOT EXISTS (SELECT 1 FROM cand k WHERE k.keyed)
+       -- = ANY(ARRAY(...)), not a join to cand: with statistics taken before a TRUNCATE or a burst,
+       -- the planner hash-joined cand to a sequential scan of the whole table (finished runs
+       -- included) on every claim; an id array always goes through the primary key.
+       WHERE r.result_id = ANY(ARRAY(SELECT c.result_id FROM cand c))
+         AND NOT EXISTS (SELECT 1 FROM cand k WHERE k.keyed)
    RETURNING r.result_id, r.task_path, r.queue_name, r.priority, r.run_after, r.spec_json -> 'args', r.attempts,
              r.max_attempts, r.timeout_seconds, r.lease_token, nullif(r.metadata_json, '{}'), r.cancel_requested,
              false, NULL::bigint;
