@@ -41,10 +41,24 @@ export function advisoryKey(schema: string, purpose: LockPurpose): string {
   return digest.readBigInt64BE(0).toString();
 }
 
+const statements = new Map<string, { name: string; text: string }>();
+
 /**
- * The name of a prepared statement for `schema`. PostgreSQL truncates names to 63 bytes, so the
- * schema enters as a short digest: two schemas can never share a truncated name.
+ * A prepared statement for `schema`: its name and its text, built once per process (they sit on
+ * the enqueue and claim paths). PostgreSQL truncates names to 63 bytes, so the schema enters the
+ * name as a short digest: two schemas can never share a truncated name.
  */
-export function statementName(kind: string, schema: string): string {
-  return `reproq_${kind}_${createHash("sha256").update(schema).digest("hex").slice(0, 16)}`;
+export function preparedStatement(
+  kind: string,
+  schema: string,
+  text: (schema: string) => string,
+): { name: string; text: string } {
+  const key = `${kind}\u0000${schema}`;
+  let statement = statements.get(key);
+  if (!statement) {
+    const digest = createHash("sha256").update(schema).digest("hex").slice(0, 16);
+    statement = { name: `reproq_${kind}_${digest}`, text: text(schema) };
+    statements.set(key, statement);
+  }
+  return statement;
 }

@@ -4,7 +4,7 @@
  */
 
 import { Buffer } from "node:buffer";
-import { qualify, statementName } from "../db/names.js";
+import { preparedStatement, qualify } from "../db/names.js";
 import type { Queryable } from "../db/pool.js";
 import type { TaskStatus } from "../status.js";
 
@@ -78,88 +78,43 @@ export interface InsertOutcome {
 }
 
 /** The per-run fields that runs of one bulk usually share; each distinct combination is sent once. */
-interface Template {
-  queueName: string;
-  priority: number;
-  runAt: Date | null;
-  delayMs: number;
-  taskPath: string;
-  maxAttempts: number;
-  timeoutSeconds: number;
-  lockKey: string | null;
-  concurrencyKey: string | null;
-  concurrencyLimit: number;
-  expiresInMs: number | null;
-  provenanceJson: string;
-  status: "READY" | "WAITING";
-  parentId: string | null;
-  workflowId: string | null;
-  waitCount: number;
-  dedup: boolean;
-}
+type Template = Omit<NewRun, "specJson" | "specHash" | "dedupKey"> & { dedup: boolean };
+
+/** Every field of a Template except `dedup` (derived from the run's dedupKey). */
+const TEMPLATE_FIELDS = [
+  "queueName",
+  "priority",
+  "runAt",
+  "delayMs",
+  "taskPath",
+  "maxAttempts",
+  "timeoutSeconds",
+  "lockKey",
+  "concurrencyKey",
+  "concurrencyLimit",
+  "expiresInMs",
+  "provenanceJson",
+  "status",
+  "parentId",
+  "workflowId",
+  "waitCount",
+] as const satisfies ReadonlyArray<Exclude<keyof Template, "dedup">>;
 
 function sameTemplate(t: Template, r: NewRun): boolean {
-  return (
-    t.queueName === r.queueName &&
-    t.priority === r.priority &&
-    t.runAt === r.runAt &&
-    t.delayMs === r.delayMs &&
-    t.taskPath === r.taskPath &&
-    t.maxAttempts === r.maxAttempts &&
-    t.timeoutSeconds === r.timeoutSeconds &&
-    t.lockKey === r.lockKey &&
-    t.concurrencyKey === r.concurrencyKey &&
-    t.concurrencyLimit === r.concurrencyLimit &&
-    t.expiresInMs === r.expiresInMs &&
-    t.provenanceJson === r.provenanceJson &&
-    t.status === r.status &&
-    t.parentId === r.parentId &&
-    t.workflowId === r.workflowId &&
-    t.waitCount === r.waitCount &&
-    t.dedup === (r.dedupKey !== null)
-  );
+  if (t.dedup !== (r.dedupKey !== null)) return false;
+  for (const field of TEMPLATE_FIELDS) if (t[field] !== r[field]) return false;
+  return true;
 }
 
 function templateOf(r: NewRun): Template {
-  return {
-    queueName: r.queueName,
-    priority: r.priority,
-    runAt: r.runAt,
-    delayMs: r.delayMs,
-    taskPath: r.taskPath,
-    maxAttempts: r.maxAttempts,
-    timeoutSeconds: r.timeoutSeconds,
-    lockKey: r.lockKey,
-    concurrencyKey: r.concurrencyKey,
-    concurrencyLimit: r.concurrencyLimit,
-    expiresInMs: r.expiresInMs,
-    provenanceJson: r.provenanceJson,
-    status: r.status,
-    parentId: r.parentId,
-    workflowId: r.workflowId,
-    waitCount: r.waitCount,
-    dedup: r.dedupKey !== null,
-  };
+  const t = { dedup: r.dedupKey !== null } as Record<keyof Template, unknown>;
+  for (const field of TEMPLATE_FIELDS) t[field] = r[field];
+  return t as Template;
 }
 
 function templateKey(t: Template): string {
   return JSON.stringify([
-    t.queueName,
-    t.priority,
-    t.runAt === null ? null : t.runAt.getTime(),
-    t.delayMs,
-    t.taskPath,
-    t.maxAttempts,
-    t.timeoutSeconds,
-    t.lockKey,
-    t.concurrencyKey,
-    t.concurrencyLimit,
-    t.expiresInMs,
-    t.provenanceJson,
-    t.status,
-    t.parentId,
-    t.workflowId,
-    t.waitCount,
+    ...TEMPLATE_FIELDS.map((field) => (field === "runAt" ? (t.runAt?.getTime() ?? null) : t[field])),
     t.dedup,
   ]);
 }
@@ -373,6 +328,11 @@ export async function insertRuns(
 ): Promise<InsertOutcome[]> {
   const n = runs.length;
   if (n === 0) return [];
+  for (const run of runs) {
+    if (run.dedupKey !== null && run.dedupKey !== run.specHash) {
+      throw new Error("insertRuns: a run's dedupKey must be its specHash or null");
+    }
+  }
   if (n === 1) return [await insertOneRun(db, schema, runs[0]!)];
   const t = qualify(schema, "task_runs");
   const seq = qualify(schema, "task_runs_result_id_seq");
@@ -385,9 +345,6 @@ export async function insertRuns(
   let text = "";
   for (let i = 0; i < n; i++) {
     const run = runs[i]!;
-    if (run.dedupKey !== null && run.dedupKey !== run.specHash) {
-      throw new Error("insertRuns: a run's dedupKey must be its specHash or null");
-    }
     if (run.specJson.includes(SEP)) throw new Error("insertRuns: a spec is not JSON text");
     if (last < 0 || !sameTemplate(templates[last]!, run)) {
       const template = templateOf(run);
@@ -506,21 +463,21 @@ SELECT round(extract(epoch FROM date_trunc('milliseconds', now())) * 1000)::text
  * single enqueue is on every run's enqueue-to-start path.
  */
 async function insertOneRun(db: Queryable, schema: string, run: NewRun): Promise<InsertOutcome> {
-  if (run.dedupKey !== null && run.dedupKey !== run.specHash) {
-    throw new Error("insertRuns: a run's dedupKey must be its specHash or null");
-  }
   const dedup = run.dedupKey !== null;
-  const text = `
-INSERT INTO ${qualify(schema, "task_runs")} (queue_name, priority, run_after, spec_json, spec_hash, dedup_key, task_path,
+  const statement = preparedStatement(
+    dedup ? "insert_one_dedup" : "insert_one",
+    schema,
+    (s) => `
+INSERT INTO ${qualify(s, "task_runs")} (queue_name, priority, run_after, spec_json, spec_hash, dedup_key, task_path,
                   max_attempts, timeout_seconds, lock_key, concurrency_key, concurrency_limit, expires_at,
                   provenance_json, status, parent_id, workflow_id, wait_count)
 VALUES ($1, $2, COALESCE($3::timestamptz, now() + $4::bigint * interval '1 millisecond'), $5::jsonb, $6, $7, $8,
         $9, $10, $11, $12, $13, now() + $14::bigint * interval '1 millisecond', $15::jsonb, $16, $17, $18, $19)
 ${dedup ? "ON CONFLICT (dedup_key) WHERE dedup_key IS NOT NULL AND status IN ('READY','RUNNING','WAITING') DO NOTHING" : ""}
-RETURNING result_id::text AS id, round(extract(epoch FROM date_trunc('milliseconds', now())) * 1000)::text AS now_ms`;
+RETURNING result_id::text AS id, round(extract(epoch FROM date_trunc('milliseconds', now())) * 1000)::text AS now_ms`,
+  );
   const result = await db.query<{ id: string; now_ms: string }>({
-    name: statementName(dedup ? "insert_one_dedup" : "insert_one", schema),
-    text,
+    ...statement,
     values: [
       run.queueName,
       run.priority,

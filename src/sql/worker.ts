@@ -4,7 +4,7 @@
  * by its lease_token, so a worker whose lease expired can never overwrite a re-claimed run.
  */
 
-import { qualify, statementName } from "../db/names.js";
+import { preparedStatement, qualify } from "../db/names.js";
 import type { Queryable } from "../db/pool.js";
 
 export interface ClaimedRunRow {
@@ -45,8 +45,11 @@ export async function claimRuns(
 ): Promise<{ runs: ClaimedRunRow[]; retryAfterMs: number | null }> {
   const result = await db.query<ClaimedRunRow & { retry_after_ms: string | null }>({
     // Named: parsed once per connection. The claim is on every run's enqueue-to-start path.
-    name: statementName("claim", schema),
-    text: `SELECT * FROM ${qualify(schema, "claim_runs")}($1, $2, $3, $4::text[], $5::text[])`,
+    ...preparedStatement(
+      "claim",
+      schema,
+      (s) => `SELECT * FROM ${qualify(s, "claim_runs")}($1, $2, $3, $4::text[], $5::text[])`,
+    ),
     values: [options.workerId, options.limit, options.leaseMs, options.queues.names, options.queues.patterns],
   });
   const runs: ClaimedRunRow[] = [];
@@ -187,9 +190,12 @@ export async function settleRuns(
     if (record.keyed) keyed = true;
   }
   const result = await db.query<{ result_id: string }>({
-    name: statementName("settle", schema),
-    text: `SELECT result_id FROM ${qualify(schema, "settle_runs")}($1::bigint[], $2::uuid[], $3::text[],
+    ...preparedStatement(
+      "settle",
+      schema,
+      (s) => `SELECT result_id FROM ${qualify(s, "settle_runs")}($1::bigint[], $2::uuid[], $3::text[],
        $4::integer[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::boolean)`,
+    ),
     values: [ids, tokens, statuses, refunds, delays, returns, errors, lastErrors, metas, logs, keyed],
   });
   const held = new Set<string>();
