@@ -6,7 +6,7 @@
  */
 import { Buffer } from "node:buffer";
 import { canonicalJson, sha256Hex } from "./codec/canonical.js";
-import { buildSpec, canonicalSpecTail, type RunSpec, specHash } from "./codec/spec.js";
+import { buildSpec, canonicalSpecTail, type RunSpec, type SpecTailInput, specHash } from "./codec/spec.js";
 import { checkPayloadBytes, encodeArgs, type JsonValue } from "./codec/tagged.js";
 import type { ReproqConfig } from "./config/schema.js";
 import { parseDuration } from "./duration.js";
@@ -214,7 +214,7 @@ export function resolveWithBase(
     tail.workflowId !== (workflow?.id ?? null) ||
     tail.step !== (workflow?.step ?? -1)
   ) {
-    const text = canonicalSpecTail({
+    const fields: SpecTailInput = {
       taskPath: base.definition.name,
       queueName: base.queue,
       priority: base.priority,
@@ -223,22 +223,11 @@ export function resolveWithBase(
       concurrencyLimit,
       runAfter: base.runAt,
       workflow,
-    });
+    };
+    const text = canonicalSpecTail(fields);
     if (text === undefined) {
       // A string with no canonical form: buildSpec + specHash report it exactly as before.
-      specHash(
-        buildSpec({
-          taskPath: base.definition.name,
-          args: [...args],
-          queueName: base.queue,
-          priority: base.priority,
-          lockKey,
-          concurrencyKey,
-          concurrencyLimit,
-          runAfter: base.runAt,
-          workflow,
-        }),
-      );
+      specHash(buildSpec({ ...fields, args: [...args] }));
       throw new InvalidInputError(`${where}: the run spec has no canonical JSON form`);
     }
     tail = { lockKey, concurrencyKey, workflowId: workflow?.id ?? null, step: workflow?.step ?? -1, text };

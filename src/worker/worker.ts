@@ -32,6 +32,7 @@ import {
   type ClaimedRunRow,
   claimRuns,
   type FailureOutcome,
+  type Fence,
   heartbeatRuns,
   registerWorker,
   saveRunMetadata,
@@ -116,6 +117,11 @@ const RATE_WINDOW_MS = 50;
 const PREFETCH_TTL_MS = 5_000;
 
 let workersInProcess = 0;
+
+/** What every write to a claimed run carries: its fence, and whether settling it locks key counters. */
+function settleRef(row: ClaimedRunRow): Fence & { keyed: boolean } {
+  return { resultId: row.result_id, leaseToken: row.lease_token, keyed: row.keyed };
+}
 
 export class Worker {
   readonly id: string;
@@ -537,9 +543,7 @@ export class Worker {
 
   #release(row: ClaimedRunRow): void {
     this.#settler.settle({
-      resultId: row.result_id,
-      leaseToken: row.lease_token,
-      keyed: row.keyed,
+      ...settleRef(row),
       outcome: { kind: "release" },
       errorJson: null,
       lastError: null,
@@ -698,9 +702,7 @@ export class Worker {
       }
       if (returnJson !== undefined) {
         this.#settler.settle({
-          resultId: row.result_id,
-          leaseToken: row.lease_token,
-          keyed: row.keyed,
+          ...settleRef(row),
           outcome: { kind: "success" },
           returnJson,
           metadataJson,
@@ -728,9 +730,7 @@ export class Worker {
   ): void {
     const { outcome, record } = this.#classify(row, error);
     this.#settler.settle({
-      resultId: row.result_id,
-      leaseToken: row.lease_token,
-      keyed: row.keyed,
+      ...settleRef(row),
       outcome,
       errorJson: record ? JSON.stringify(record) : null,
       lastError:
@@ -796,8 +796,8 @@ export class Worker {
     for (const [id, inflight] of this.#inflight) if (!inflight.lost) sent.set(id, inflight);
     const buffered = [...this.#buffer.values()];
     const fences = [
-      ...[...sent.values()].map(({ row }) => ({ resultId: row.result_id, leaseToken: row.lease_token })),
-      ...buffered.map(({ row }) => ({ resultId: row.result_id, leaseToken: row.lease_token })),
+      ...[...sent.values()].map(({ row }) => settleRef(row)),
+      ...buffered.map(({ row }) => settleRef(row)),
       ...this.#settler.pendingFences(),
     ];
     try {

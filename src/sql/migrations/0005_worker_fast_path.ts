@@ -27,7 +27,16 @@ function up(schema: string): string {
                  SELECT 1 FROM ${s}.concurrency_slots cs
                   WHERE cs.key = 'c:' || r.concurrency_key AND cs.running >= r.concurrency_limit))
           `.trim();
+  // The run holds a lock key or a limited concurrency key.
   const keyed = "(r.lock_key IS NOT NULL OR (r.concurrency_key IS NOT NULL AND r.concurrency_limit > 0))";
+  // What a claim writes to each run (r) it takes, and the row it returns, in both paths below.
+  const claimSet = `status = 'RUNNING', attempts = r.attempts + 1, started_at = coalesce(r.started_at, now()),
+             last_attempted_at = now(), leased_by = p_worker,
+             leased_until = now() + p_lease_ms * interval '1 millisecond',
+             lease_token = gen_random_uuid(), worker_ids = array_append(r.worker_ids, p_worker), updated_at = now()`;
+  const claimReturning = `r.result_id, r.task_path, r.queue_name, r.priority, r.run_after, r.spec_json -> 'args', r.attempts,
+             r.max_attempts, r.timeout_seconds, r.lease_token, nullif(r.metadata_json, '{}'), r.cancel_requested,
+             ${keyed}, NULL::bigint`;
   return `
 DROP FUNCTION ${s}.claim_runs(text, integer, bigint, text[], text[]);
 
@@ -108,18 +117,13 @@ BEGIN
          FOR UPDATE SKIP LOCKED
       )
       UPDATE ${s}.task_runs r
-         SET status = 'RUNNING', attempts = r.attempts + 1, started_at = coalesce(r.started_at, now()),
-             last_attempted_at = now(), leased_by = p_worker,
-             leased_until = now() + p_lease_ms * interval '1 millisecond',
-             lease_token = gen_random_uuid(), worker_ids = array_append(r.worker_ids, p_worker), updated_at = now()
+         SET ${claimSet}
        -- = ANY(ARRAY(...)), not a join to cand: with statistics taken before a TRUNCATE or a burst,
        -- the planner hash-joined cand to a sequential scan of the whole table (finished runs
        -- included) on every claim; an id array always goes through the primary key.
        WHERE r.result_id = ANY(ARRAY(SELECT c.result_id FROM cand c))
          AND NOT EXISTS (SELECT 1 FROM cand k WHERE k.keyed)
-   RETURNING r.result_id, r.task_path, r.queue_name, r.priority, r.run_after, r.spec_json -> 'args', r.attempts,
-             r.max_attempts, r.timeout_seconds, r.lease_token, nullif(r.metadata_json, '{}'), r.cancel_requested,
-             false, NULL::bigint;
+   RETURNING ${claimReturning};
     IF FOUND THEN RETURN; END IF;
   END IF;
 
@@ -132,7 +136,7 @@ BEGIN
       INTO v_ids, v_keyed
       FROM (
         SELECT r.result_id, r.priority, r.run_after,
-               (r.lock_key IS NOT NULL OR (r.concurrency_key IS NOT NULL AND r.concurrency_limit > 0)) AS keyed
+               ${keyed} AS keyed
           FROM ${s}.task_runs r
          WHERE ${claimable}
            AND r.result_id <> ALL(v_seen)
@@ -222,14 +226,9 @@ BEGIN
       -- sort here (sorts are disabled in this function, see below).
       RETURN QUERY
         UPDATE ${s}.task_runs r
-           SET status = 'RUNNING', attempts = r.attempts + 1, started_at = coalesce(r.started_at, now()),
-               last_attempted_at = now(), leased_by = p_worker,
-               leased_until = now() + p_lease_ms * interval '1 millisecond',
-               lease_token = gen_random_uuid(), worker_ids = array_append(r.worker_ids, p_worker), updated_at = now()
+           SET ${claimSet}
          WHERE r.result_id = ANY(v_admitted)
-     RETURNING r.result_id, r.task_path, r.queue_name, r.priority, r.run_after, r.spec_json -> 'args', r.attempts,
-               r.max_attempts, r.timeout_seconds, r.lease_token, nullif(r.metadata_json, '{}'), r.cancel_requested,
-               (r.lock_key IS NOT NULL OR (r.concurrency_key IS NOT NULL AND r.concurrency_limit > 0)), NULL::bigint;
+     RETURNING ${claimReturning};
     END IF;
     -- Everything fetched was admitted: nothing is being held back, no need to look further.
     EXIT WHEN coalesce(cardinality(v_admitted), 0) = cardinality(v_ids);
