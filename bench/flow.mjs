@@ -1,18 +1,8 @@
-import { randomBytes } from "node:crypto";
 import os from "node:os";
 import { performance } from "node:perf_hooks";
-import pg from "pg";
-import {
-  close,
-  configure,
-  deleteRateLimit,
-  getBackend,
-  migrate,
-  runWorker,
-  setRateLimit,
-  task,
-} from "../dist/index.js";
-import { fmt, median, ms, openServer, percentiles, revision, serverInfo, sleep } from "./lib.mjs";
+import { deleteRateLimit, getBackend, runWorker, setRateLimit, task } from "../dist/index.js";
+import { fmt, median, ms, percentiles, revision, sleep } from "./lib.mjs";
+import { openReproqDatabase } from "./reproq-db.mjs";
 
 const argv = process.argv.slice(2);
 const quick = argv.includes("--quick");
@@ -39,23 +29,12 @@ const noop = task("bench.noop", async (_i) => null);
 // ---------------------------------------------------------------- database
 
 // A cluster of its own, so this bench and bench/worker.mjs never share (or stop) one server.
-const db = await openServer({ dataDir: ".reproq/bench-flow-pg", prefix: "reproq_flowbench_" });
-const where = db.where;
-const databaseUrl = await db.createDatabase(randomBytes(4).toString("hex"));
-
-const sql = new pg.Client({ connectionString: databaseUrl });
+const bench = await openReproqDatabase({ dataDir: ".reproq/bench-flow-pg", prefix: "reproq_flowbench_" });
+const { sql, table } = bench;
 const rows = [];
 const loadBefore = os.loadavg();
-let info;
 
 try {
-  await sql.connect();
-  // A neutral cwd, so a config file in the project cannot change the settings measured.
-  configure({ databaseUrl, cwd: os.tmpdir() });
-  const { schema } = await migrate();
-  const table = `"${schema}".task_runs`;
-  info = await serverInfo(sql);
-
   // ---- 1. keyed against unkeyed drains, alternated so neither profits from running second
   // (both with current statistics, as on a live table)
   const plain = [];
@@ -127,9 +106,7 @@ try {
     ]);
   }
 } finally {
-  await close();
-  await sql.end().catch(() => {});
-  await db.close();
+  await bench.close();
 }
 
 report();
@@ -258,8 +235,7 @@ function report() {
     `- date: ${new Date().toISOString()}; code: ${revision()}`,
     `- machine: ${cpus.length} cores (${cpus[0]?.model.trim() ?? "?"}), ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${os.platform()} ${os.release()}; load average before ${load(loadBefore)}, after ${load(os.loadavg())}`,
     `- node: ${process.version}`,
-    `- database: ${where}; ${info?.version ?? "?"}`,
-    `- durability: fsync=${info?.fsync}, synchronous_commit=${info?.synchronousCommit}; shared_buffers=${info?.sharedBuffers}`,
+    ...bench.describe(),
     `- settings: ${fmt(TASKS)} runs per drain, ${fmt(KEYS)} keys, one worker at concurrency ${CONCURRENCY} (poolSize 10, in-process executor); drains timed from runWorker() to the last SUCCESSFUL row, tables analyzed after filling; rate window ${WINDOW_S} s`,
     "",
     "| measurement | result | target |",

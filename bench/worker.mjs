@@ -1,9 +1,8 @@
-import { randomBytes } from "node:crypto";
 import os from "node:os";
 import { performance } from "node:perf_hooks";
-import pg from "pg";
-import { close, configure, getBackend, migrate, runWorker, task } from "../dist/index.js";
-import { fmt, median, ms, openServer, percentiles, revision, serverInfo, sleep } from "./lib.mjs";
+import { getBackend, runWorker, task } from "../dist/index.js";
+import { fmt, median, ms, percentiles, revision, sleep } from "./lib.mjs";
+import { openReproqDatabase } from "./reproq-db.mjs";
 
 const argv = process.argv.slice(2);
 const quick = argv.includes("--quick");
@@ -30,22 +29,12 @@ const ping = task("bench.ping", async (key) => {
 
 // ---------------------------------------------------------------- database
 
-const db = await openServer({ dataDir: ".reproq/bench-pg", prefix: "reproq_bench_" });
-const where = db.where;
-const databaseUrl = await db.createDatabase(randomBytes(4).toString("hex"));
-
-const sql = new pg.Client({ connectionString: databaseUrl });
+const bench = await openReproqDatabase({ dataDir: ".reproq/bench-pg", prefix: "reproq_bench_" });
+const { sql, table } = bench;
 const rows = [];
 const loadBefore = os.loadavg();
-let info;
 
 try {
-  await sql.connect();
-  // A neutral cwd, so a config file in the project cannot change the settings measured.
-  configure({ databaseUrl, cwd: os.tmpdir() });
-  const { schema } = await migrate();
-  const table = `"${schema}".task_runs`;
-  info = await serverInfo(sql);
   const commit = await commitRoundTrip(sql, SAMPLES > 0 ? 200 : 0);
 
   // The first fill of a new database has no planner statistics yet (as after TRUNCATE or a burst
@@ -96,9 +85,7 @@ try {
     "-",
   ]);
 } finally {
-  await close();
-  await sql.end().catch(() => {});
-  await db.close();
+  await bench.close();
 }
 
 report();
@@ -208,8 +195,7 @@ function report() {
     `- date: ${new Date().toISOString()}; code: ${revision()}`,
     `- machine: ${cpus.length} cores (${cpus[0]?.model.trim() ?? "?"}), ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${os.platform()} ${os.release()}; load average before ${load(loadBefore)}, after ${load(os.loadavg())}`,
     `- node: ${process.version}`,
-    `- database: ${where}; ${info?.version ?? "?"}`,
-    `- durability: fsync=${info?.fsync}, synchronous_commit=${info?.synchronousCommit}; shared_buffers=${info?.sharedBuffers}`,
+    ...bench.describe(),
     `- settings: ${fmt(TASKS)} tasks per drain, ${SAMPLES} latency samples; worker defaults otherwise (poolSize 10, in-process executor); drains timed from runWorker() to the last SUCCESSFUL row`,
     "",
     "| measurement | result | target |",
