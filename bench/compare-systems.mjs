@@ -3,6 +3,7 @@
 import os from "node:os";
 import { performance } from "node:perf_hooks";
 import pg from "pg";
+import { sleep } from "./lib.mjs";
 
 export const SYSTEMS = ["reproq", "graphile", "pgboss"];
 
@@ -56,7 +57,7 @@ export async function openSystem(system, databaseUrl) {
 
   if (system === "reproq") {
     const { close, configure, getBackend, migrate, runWorker } = await import("../dist/index.js");
-    const { noop, ping, started } = await import("./noop-tasks.mjs");
+    const { noop, startPingProbe } = await import("./noop-tasks.mjs");
     // A neutral cwd, so a config file in the project cannot change the settings measured.
     configure({ databaseUrl, cwd: os.tmpdir() });
     const { schema } = await migrate();
@@ -75,29 +76,14 @@ export async function openSystem(system, databaseUrl) {
         return { stop: () => worker.stop() };
       },
       async probe(samples, budgetMs) {
-        const worker = await runWorker({ config: { concurrency: 10 }, logger: false });
-        let succeeded = 0;
-        let onSucceeded = () => {};
-        worker.on("succeeded", () => {
-          succeeded++;
-          onSucceeded();
-        });
+        const pinger = await startPingProbe();
         try {
           return await probeLoop(samples, budgetMs, async (i) => {
-            const key = `probe-${i}`;
-            const start = new Promise((resolve) => started.set(key, resolve));
-            const finished = new Promise((resolve) => {
-              onSucceeded = () => succeeded > i && resolve();
-            });
-            const t0 = performance.now();
-            await ping.enqueue(key);
-            const t1 = await start;
-            await finished;
-            started.delete(key);
-            return t1 - t0;
+            const t = await pinger.probe(i);
+            return t.started - t.before;
           });
         } finally {
-          await worker.stop();
+          await pinger.stop();
         }
       },
       async close() {
@@ -238,8 +224,4 @@ async function probeLoop(samples, budgetMs, one) {
     if (performance.now() - t0 > budgetMs) break;
   }
   return times;
-}
-
-function sleep(msDelay) {
-  return new Promise((resolve) => setTimeout(resolve, msDelay));
 }

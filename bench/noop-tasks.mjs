@@ -1,7 +1,8 @@
-// Task module shared by bench/compare.mjs (which enqueues) and the worker processes it starts
-// (`reproq worker --tasks bench/noop-tasks.mjs` and bench/compare-worker.mjs).
+// Task module shared by bench/compare.mjs (which enqueues), the worker processes it starts
+// (`reproq worker --tasks bench/noop-tasks.mjs` and bench/compare-worker.mjs) and bench/worker.mjs.
 import { performance } from "node:perf_hooks";
-import { task } from "../dist/index.js";
+import { setTimeout as sleep } from "node:timers/promises";
+import { runWorker, task } from "../dist/index.js";
 
 // Distinct arguments per run: identical specs would be deduplicated into one active run.
 export const noop = task("bench.noop", async (_i) => null);
@@ -12,6 +13,42 @@ export const ping = task("bench.ping", async (key) => {
   started.get(key)?.(performance.now());
   return null;
 });
+
+/**
+ * A worker at concurrency 10, idle, for enqueue-to-start probes of the ping task. probe(i), called
+ * with i = 0, 1, 2 ... one after another, enqueues one ping and resolves once its handler has
+ * started and its success was reported (so no probe queues behind another), with the times just
+ * before and after enqueue() and when the handler started.
+ */
+export async function startPingProbe() {
+  const worker = await runWorker({ config: { concurrency: 10 }, logger: false });
+  // Counted rather than keyed by id: the run can finish before enqueue() has returned its id.
+  let succeeded = 0;
+  let onSucceeded = () => {};
+  worker.on("succeeded", () => {
+    succeeded++;
+    onSucceeded();
+  });
+  // Let the worker's first claim and maintenance pass finish so they do not land in the samples.
+  await sleep(500);
+  return {
+    async probe(i) {
+      const key = `probe-${i}`;
+      const start = new Promise((resolve) => started.set(key, resolve));
+      const finished = new Promise((resolve) => {
+        onSucceeded = () => succeeded > i && resolve();
+      });
+      const before = performance.now();
+      await ping.enqueue(key);
+      const enqueued = performance.now();
+      const handlerStarted = await start;
+      await finished;
+      started.delete(key);
+      return { before, enqueued, started: handlerStarted };
+    },
+    stop: () => worker.stop(),
+  };
+}
 
 /** Fails the first attempt of every tenth run, then succeeds. */
 export const flaky = task(

@@ -1,7 +1,8 @@
 import os from "node:os";
 import { performance } from "node:perf_hooks";
-import { getBackend, runWorker, task } from "../dist/index.js";
+import { getBackend, runWorker } from "../dist/index.js";
 import { fmt, median, ms, percentiles, revision, sleep } from "./lib.mjs";
+import { noop, startPingProbe } from "./noop-tasks.mjs";
 import { openReproqDatabase } from "./reproq-db.mjs";
 
 const argv = process.argv.slice(2);
@@ -16,16 +17,6 @@ const CONCURRENCIES = flag("concurrency", "10,50").split(",").map(Number);
 const CHUNK = 5_000;
 const TARGET_DRAIN = 5_000;
 const TARGET_P50_MS = 5;
-
-// Distinct arguments per run: identical specs would be deduplicated into one active run.
-const noop = task("bench.noop", async (_i) => null);
-
-/** Start times of latency probes, keyed by the probe's argument; the bench awaits them. */
-const started = new Map();
-const ping = task("bench.ping", async (key) => {
-  started.get(key)?.(performance.now());
-  return null;
-});
 
 // ---------------------------------------------------------------- database
 
@@ -137,36 +128,20 @@ async function drain(table, concurrency, n) {
  * started and its success was reported before the next, so no probe queues behind another.
  */
 async function measureLatency(samples) {
-  const worker = await runWorker({ config: { concurrency: 10 }, logger: false });
-  // Counted rather than keyed by id: the run can finish before enqueue() has returned its id.
-  let succeeded = 0;
-  let onSucceeded = () => {};
-  worker.on("succeeded", () => {
-    succeeded++;
-    onSucceeded();
-  });
-  // Let the worker's first claim and maintenance pass finish so they do not land in the samples.
-  await sleep(500);
+  const pinger = await startPingProbe();
   const total = [];
   const enqueue = [];
   const wake = [];
-  for (let i = 0; i < samples; i++) {
-    const key = `probe-${i}`;
-    const start = new Promise((resolve) => started.set(key, resolve));
-    const finished = new Promise((resolve) => {
-      onSucceeded = () => succeeded > i && resolve();
-    });
-    const t0 = performance.now();
-    await ping.enqueue(key);
-    const t1 = performance.now();
-    const t2 = await start;
-    await finished;
-    started.delete(key);
-    total.push(t2 - t0);
-    enqueue.push(t1 - t0);
-    wake.push(t2 - t1);
+  try {
+    for (let i = 0; i < samples; i++) {
+      const t = await pinger.probe(i);
+      total.push(t.started - t.before);
+      enqueue.push(t.enqueued - t.before);
+      wake.push(t.started - t.enqueued);
+    }
+  } finally {
+    await pinger.stop();
   }
-  await worker.stop();
   return { total: percentiles(total), enqueue: percentiles(enqueue), wake: percentiles(wake) };
 }
 
