@@ -159,6 +159,34 @@ describe("timeouts and cancellation (in-process)", () => {
     expect(sawAbort).toBe(true);
   });
 
+  it("times out each attempt at its own deadline while other runs come and go", async () => {
+    const hang = (name: string, timeout: string) =>
+      task(name, { timeout, maxAttempts: 1 }, async (...args: []) => {
+        void args;
+        return new Promise(() => {});
+      });
+    const short = hang("w.hang1s", "1s");
+    const long = hang("w.hang3s", "3s");
+    await startWorker({ concurrency: 4 });
+    const l = await long.enqueue();
+    const s = await short.enqueue();
+    // Quick runs start and finish around the hung ones without disturbing their timeouts.
+    const quick = await Promise.all(Array.from({ length: 20 }, (_, i) => record.enqueue(`quick-${i}`)));
+    await Promise.all([...quick, s, l].map((r) => r.wait({ timeout: 20_000 })));
+    expect(quick.every((r) => r.status === "SUCCESSFUL")).toBe(true);
+    expect([s.status, s.errors[0]?.kind, l.status, l.errors[0]?.kind]).toEqual([
+      "FAILED",
+      "timeout",
+      "FAILED",
+      "timeout",
+    ]);
+    const ranFor = (r: typeof s) => r.finishedAt!.getTime() - r.startedAt!.getTime();
+    // Never before its own timeout (lower bounds only: a loaded machine may be late).
+    expect(ranFor(s)).toBeGreaterThanOrEqual(950);
+    expect(ranFor(l)).toBeGreaterThanOrEqual(2950);
+    expect(s.finishedAt!.getTime()).toBeLessThan(l.finishedAt!.getTime());
+  });
+
   it("cancels a READY run at once and a RUNNING run through its signal", async () => {
     const ready = await record.using({ queue: "nobody" }).enqueue("never");
     expect((await cancel(ready.id)).outcome).toBe("cancelled");

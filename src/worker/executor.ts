@@ -19,7 +19,12 @@ export interface ExecutionRequest {
   /** Decoded arguments. */
   args: unknown[];
   /** Fires on timeout, cancel, lease loss or shutdown; `signal.reason` is a RunAborted. */
-  signal: AbortSignal;
+  readonly signal: AbortSignal;
+  /**
+   * Calls `listener` once with the abort reason (a RunAborted) when the run is aborted, at once
+   * if it already was. The same event as `signal`'s, without making an AbortSignal for the run.
+   */
+  onAbort(listener: (reason: unknown) => void): void;
   /** The context handed to takesContext handlers; its metadata is read back after the run. */
   context: TaskContext;
   /** Receives what the run writes to stdout/stderr, when logs are kept. */
@@ -38,26 +43,29 @@ export class InProcessExecutor implements Executor {
   readonly kind = "in-process";
 
   execute(request: ExecutionRequest): Promise<ExecutionResult> {
-    const { definition, args, signal, context } = request;
+    const { definition, args } = request;
     return new Promise<ExecutionResult>((resolve) => {
-      if (signal.aborted) {
-        resolve({ ok: false, error: signal.reason });
-        return;
-      }
-      const onAbort = () => resolve({ ok: false, error: signal.reason });
-      signal.addEventListener("abort", onAbort, { once: true });
+      let done = false;
+      const settle = (result: ExecutionResult) => {
+        if (done) return;
+        done = true;
+        resolve(result);
+      };
+      request.onAbort((reason) => settle({ ok: false, error: reason }));
+      if (done) return;
       // The handler's declared shape is (...args) or (ctx, ...args); the definition says which.
       const handler = definition.handler as (...params: unknown[]) => unknown;
-      const call = () => (definition.takesContext ? handler(context, ...args) : handler(...args));
-      runWithOutput(request.output, async () => call()).then(
-        (value) => {
-          signal.removeEventListener("abort", onAbort);
-          resolve({ ok: true, value });
-        },
-        (error: unknown) => {
-          signal.removeEventListener("abort", onAbort);
-          resolve({ ok: false, error });
-        },
+      const call = () => (definition.takesContext ? handler(request.context, ...args) : handler(...args));
+      let value: unknown;
+      try {
+        value = request.output ? runWithOutput(request.output, async () => call()) : call();
+      } catch (error) {
+        settle({ ok: false, error });
+        return;
+      }
+      Promise.resolve(value).then(
+        (result) => settle({ ok: true, value: result }),
+        (error: unknown) => settle({ ok: false, error }),
       );
     });
   }

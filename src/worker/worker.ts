@@ -43,8 +43,16 @@ import type { TaskDefinition } from "../task.js";
 import { PACKAGE_VERSION } from "../version.js";
 import { type BackoffPolicy, retryDelayMs } from "./backoff.js";
 import { NonRetryableError, RunAborted, SnoozeSignal } from "./control.js";
+import { Deadlines } from "./deadlines.js";
 import { importTaskModules, makeAllowList, queueFilter, servesQueue } from "./discovery.js";
-import { type ExecutionResult, type Executor, InProcessExecutor, type OutputSink } from "./executor.js";
+import {
+  type ExecutionRequest,
+  type ExecutionResult,
+  type Executor,
+  InProcessExecutor,
+  type OutputSink,
+} from "./executor.js";
+import { RunAbort } from "./run-abort.js";
 import { RunLogs } from "./run-logs.js";
 import { Settler } from "./settler.js";
 import { isTransientConflict } from "./transient.js";
@@ -92,15 +100,53 @@ export interface WorkerOptions {
 interface InFlight {
   row: ClaimedRunRow;
   definition: TaskDefinition | undefined;
-  controller: AbortController;
+  abort: RunAbort;
   /** Made on first use (see #context). */
   context: TaskContext | null;
   /** The metadata as JSON when the context was made. */
   metadataBefore: string;
   startedAt: number;
-  timer: NodeJS.Timeout | null;
   lost: boolean;
   logs: RunLogs | null;
+}
+
+/**
+ * What the executor gets for one attempt. A class, so starting a run makes one object and no
+ * closures; the signal and the context are made only if the executor or the handler asks.
+ */
+class AttemptRequest implements ExecutionRequest {
+  readonly run: ClaimedRunRow;
+  readonly definition: TaskDefinition;
+  readonly args: unknown[];
+  readonly output: OutputSink | undefined;
+  #inflight: InFlight;
+  #contextOf: (inflight: InFlight) => TaskContext;
+
+  constructor(
+    inflight: InFlight,
+    definition: TaskDefinition,
+    args: unknown[],
+    contextOf: (inflight: InFlight) => TaskContext,
+  ) {
+    this.run = inflight.row;
+    this.definition = definition;
+    this.args = args;
+    this.output = inflight.logs ?? undefined;
+    this.#inflight = inflight;
+    this.#contextOf = contextOf;
+  }
+
+  get signal(): AbortSignal {
+    return this.#inflight.abort.signal;
+  }
+
+  onAbort(listener: (reason: unknown) => void): void {
+    this.#inflight.abort.onAbort(listener);
+  }
+
+  get context(): TaskContext {
+    return this.#contextOf(this.#inflight);
+  }
 }
 
 /** A claimed run waiting in the worker's prefetch buffer for a free slot. */
@@ -123,6 +169,19 @@ function settleRef(row: ClaimedRunRow): Fence & { keyed: boolean } {
   return { resultId: row.result_id, leaseToken: row.lease_token, keyed: row.keyed };
 }
 
+/** Every successful attempt's outcome: one shared object. */
+const SUCCESS = Object.freeze({ kind: "success" as const });
+
+/** What `undefined` is stored as (a tagged value). */
+const UNDEFINED_JSON = JSON.stringify(encodeValue(undefined));
+
+/** A handler's return value as stored in return_json; null and undefined without the encoder. */
+function returnJsonOf(value: unknown): string {
+  if (value === null) return "null";
+  if (value === undefined) return UNDEFINED_JSON;
+  return JSON.stringify(encodeValue(value, "returnValue"));
+}
+
 export class Worker {
   readonly id: string;
   #config: ReproqConfig;
@@ -136,6 +195,12 @@ export class Worker {
   #backoff: BackoffPolicy;
   #events = new EventEmitter<WorkerEvents>();
   #inflight = new Map<string, InFlight>();
+  /** Run timeouts (timeout_seconds from the start of each attempt). */
+  #deadlines = new Deadlines<InFlight>(({ row, abort }) =>
+    abort.abort(new RunAborted("timeout", `timed out after ${row.timeout_seconds} s`)),
+  );
+  /** Makes (once) a run's TaskContext; shared by every AttemptRequest. */
+  #contextOf = (inflight: InFlight): TaskContext => this.#context(inflight);
   /** Claimed runs not started yet, in claim order (see `prefetch`). */
   #buffer = new Map<string, Buffered>();
   /** Finish rate (runs/s) that sizes the prefetch buffer, and the window it is counted in. */
@@ -375,7 +440,7 @@ export class Worker {
 
   #onCancel(payload: string): void {
     const inflight = this.#inflight.get(payload);
-    if (inflight) inflight.controller.abort(new RunAborted("cancelled", "cancelled while running"));
+    if (inflight) inflight.abort.abort(new RunAborted("cancelled", "cancelled while running"));
     const buffered = this.#buffer.get(payload);
     if (buffered) {
       // Claimed but not started: it ends CANCELLED without running.
@@ -565,22 +630,21 @@ export class Worker {
 
   #start(row: ClaimedRunRow): void {
     const definition = getTask(row.task_path);
-    const controller = new AbortController();
+    const abort = new RunAbort();
     const logs = this.#config.logsDir ? new RunLogs(this.#config.logsDir, row.result_id, row.attempts) : null;
     const inflight: InFlight = {
       row,
       definition,
-      controller,
+      abort,
       context: null,
       metadataBefore: "",
       startedAt: Date.now(),
-      timer: null,
       lost: false,
       logs,
     };
     this.#inflight.set(row.result_id, inflight);
     if (row.cancel_requested)
-      controller.abort(new RunAborted("cancelled", "cancel was requested before the run started"));
+      abort.abort(new RunAborted("cancelled", "cancel was requested before the run started"));
     void this.#execute(inflight);
   }
 
@@ -591,7 +655,7 @@ export class Worker {
    */
   #context(inflight: InFlight): TaskContext {
     if (inflight.context) return inflight.context;
-    const { row, controller } = inflight;
+    const { row, abort } = inflight;
     const fence = { resultId: row.result_id, leaseToken: row.lease_token };
     const metadata = { ...(row.metadata_json ?? {}) };
     // Most handlers never log: the child logger is made on first use, not for every run.
@@ -609,7 +673,7 @@ export class Worker {
       saveMetadata: async () => {
         await saveRunMetadata(this.#pool, this.#schema, fence, JSON.stringify(context.metadata));
       },
-      signal: controller.signal,
+      signal: abort.signal,
       log: {
         info: (message, fields) => taskLog().info(fields ?? {}, message),
         warn: (message, fields) => taskLog().warn(fields ?? {}, message),
@@ -622,7 +686,7 @@ export class Worker {
   }
 
   async #execute(inflight: InFlight): Promise<void> {
-    const { row, definition, controller } = inflight;
+    const { row, definition } = inflight;
     let result: ExecutionResult;
     if (!definition) {
       result = {
@@ -645,24 +709,10 @@ export class Worker {
         result = { ok: false, error: new UnrunnableTask("bad_payload", (error as Error).message) };
       }
       if (args) {
-        inflight.timer = setTimeout(
-          () => controller.abort(new RunAborted("timeout", `timed out after ${row.timeout_seconds} s`)),
-          row.timeout_seconds * 1000,
-        );
+        this.#deadlines.add(inflight, Date.now() + row.timeout_seconds * 1000);
         if (this.#events.listenerCount("started") > 0) this.#emit("started", this.#runEvent(row));
-        const output: OutputSink | undefined = inflight.logs ?? undefined;
-        const worker = this;
         result = await this.#executor
-          .execute({
-            run: row,
-            definition,
-            args,
-            signal: controller.signal,
-            get context() {
-              return worker.#context(inflight);
-            },
-            output,
-          })
+          .execute(new AttemptRequest(inflight, definition, args, this.#contextOf))
           .catch((error: unknown) => ({ ok: false as const, error }));
       }
     }
@@ -672,7 +722,7 @@ export class Worker {
 
   #finish(inflight: InFlight, result: ExecutionResult): void {
     const { row } = inflight;
-    if (inflight.timer) clearTimeout(inflight.timer);
+    this.#deadlines.delete(inflight);
     this.#inflight.delete(row.result_id);
     this.#rateCount++;
     // The freed slot goes to the next buffered run at once; the claim loop only needs waking
@@ -696,14 +746,16 @@ export class Worker {
     if (result.ok) {
       let returnJson: string | undefined;
       try {
-        returnJson = JSON.stringify(encodeValue(result.value, "returnValue"));
+        returnJson = returnJsonOf(result.value);
       } catch (error) {
         result = { ok: false, error: new UnrunnableTask("bad_return", (error as Error).message) };
       }
       if (returnJson !== undefined) {
         this.#settler.settle({
-          ...settleRef(row),
-          outcome: { kind: "success" },
+          resultId: row.result_id,
+          leaseToken: row.lease_token,
+          keyed: row.keyed,
+          outcome: SUCCESS,
           returnJson,
           metadataJson,
           logsUri,
@@ -807,7 +859,7 @@ export class Worker {
         if (this.#inflight.get(id) !== inflight) continue;
         if (!heldIds.has(id)) {
           inflight.lost = true;
-          inflight.controller.abort(
+          inflight.abort.abort(
             new RunAborted("lease_lost", "the lease was lost (another worker re-claimed the run)"),
           );
         }
@@ -846,7 +898,7 @@ export class Worker {
   }
 
   #abortAll(cause: "shutdown", message: string): void {
-    for (const inflight of this.#inflight.values()) inflight.controller.abort(new RunAborted(cause, message));
+    for (const inflight of this.#inflight.values()) inflight.abort.abort(new RunAborted(cause, message));
   }
 
   /** Stops claiming, lets running tasks finish within shutdownTimeout, then aborts and releases the rest. */
@@ -877,6 +929,7 @@ export class Worker {
     }
     for (const timer of this.#timers) clearInterval(timer);
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    this.#deadlines.clear();
     const written = await this.#settler.drain(30_000);
     if (!written)
       this.#log.error(
