@@ -74,7 +74,8 @@ describe("migrations", () => {
         [hash],
       );
     await insert("0123456789abcdef".repeat(4));
-    for (const bad of ["abc", "g".repeat(64), "A".repeat(64), `${"a".repeat(63)} `]) {
+    const bad64 = ["g", "A", "-", " ", "é", "\\"].map((c) => `${"a".repeat(32)}${c}${"b".repeat(31)}`);
+    for (const bad of ["abc", "g".repeat(64), "A".repeat(64), `${"a".repeat(63)} `, ...bad64]) {
       await expect(insert(bad), bad).rejects.toThrow(/sha256_hex_format/);
     }
   });

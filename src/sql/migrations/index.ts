@@ -4,6 +4,7 @@ import { migration0002 } from "./0002_flow_control.js";
 import { migration0003 } from "./0003_workflows.js";
 import { migration0004 } from "./0004_scheduling.js";
 import { migration0005 } from "./0005_worker_fast_path.js";
+import { migration0006 } from "./0006_cheaper_hash_check.js";
 import type { Migration } from "./types.js";
 
 export type { Migration } from "./types.js";
@@ -14,6 +15,7 @@ export const MIGRATIONS: readonly Migration[] = [
   migration0003,
   migration0004,
   migration0005,
+  migration0006,
 ];
 
 /** The schema version this package expects. */
