@@ -69,7 +69,7 @@ export async function openSystem(system, databaseUrl) {
       bulk: (n) => getBackend().bulkEnqueue(Array.from({ length: n }, () => [noop, [seq++]])),
       pending: () => count(`SELECT count(*)::int AS n FROM ${table} WHERE status <> 'SUCCESSFUL'`),
       reset: () => sql.query(`TRUNCATE ${table}`),
-      analyze: () => sql.query(`ANALYZE ${table}`),
+      analyze: () => sql.query(`VACUUM (ANALYZE) ${table}`),
       async startWorker({ concurrency, onDone }) {
         const worker = await runWorker({ config: { concurrency }, logger: false });
         worker.on("succeeded", () => onDone(1));
@@ -117,7 +117,7 @@ export async function openSystem(system, databaseUrl) {
       // Graphile Worker deletes a job when it completes.
       pending: () => count(`SELECT count(*)::int AS n FROM ${table}`),
       reset: () => sql.query(`DELETE FROM ${table}`),
-      analyze: () => sql.query(`ANALYZE ${table}`),
+      analyze: () => sql.query(`VACUUM (ANALYZE) ${table}`),
       async startWorker({ concurrency, variant, onDone }) {
         const runner = await startRunner(concurrency, variant, { noop: async () => {} });
         runner.events.on("job:success", () => onDone(1));
@@ -178,7 +178,7 @@ export async function openSystem(system, databaseUrl) {
       pending: () =>
         count(`SELECT count(*)::int AS n FROM ${table} WHERE name = 'noop' AND state <> 'completed'`),
       reset: () => sql.query(`TRUNCATE ${table}`),
-      analyze: () => sql.query(`ANALYZE ${table}`),
+      analyze: () => sql.query(`VACUUM (ANALYZE) ${table}`),
       async startWorker({ concurrency, onDone }) {
         await boss.work("noop", pgbossWorkOptions(concurrency), async (jobs) => {
           await Promise.all(jobs.map(async () => null));

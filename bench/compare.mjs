@@ -214,7 +214,7 @@ async function enqueueRates(system) {
   return { single, concurrent, bulk: median(bulk), bulkRuns: bulk };
 }
 
-/** Empties the system's table, fills it with `n` no-op jobs in calls of BULK, and analyzes it. */
+/** Empties the system's table, fills it with `n` no-op jobs in calls of BULK, and vacuums and analyzes it. */
 async function fill(system, n) {
   await system.reset();
   for (let done = 0; done < n; done += BULK) await system.bulk(Math.min(BULK, n - done));
@@ -223,11 +223,22 @@ async function fill(system, n) {
 }
 
 /**
- * Starts a timed row from a fresh checkpoint (it is server-wide), so a checkpoint forced by the
- * write-ahead log of the rows before does not land inside this one and slow whichever system
- * happens to be running. Needs superuser or pg_checkpoint; without them rows run as they are.
+ * Starts a timed row on a quiet server: no autovacuum worker busy (the rows before leave tables
+ * that autovacuum visits, and on two cores a vacuum inside a timed row slows whichever system
+ * happens to be running; fills are VACUUMed, so the filled table itself is not visited), then a
+ * fresh checkpoint (it is server-wide), so a checkpoint forced by the write-ahead log of the rows
+ * before does not land inside this one. CHECKPOINT needs superuser or pg_checkpoint; without them
+ * rows run as they are.
  */
 async function checkpoint(system) {
+  const until = performance.now() + 30_000;
+  while (performance.now() < until) {
+    const { rows } = await system.sql.query(
+      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'",
+    );
+    if (rows[0].n === 0) break;
+    await sleep(100);
+  }
   await system.sql.query("CHECKPOINT").catch(() => {});
 }
 
@@ -688,7 +699,7 @@ function report() {
     `- graphile-worker defaults: ${VARIANTS.graphile.defaults}`,
     `- pg-boss: ${VARIANTS.pgboss.default}; createQueue before send`,
     `- raw-SQL floor: a plain table (bigserial id, jsonb payload, run_at, locked_by/locked_at) in its own database; ${E2E_PRODUCERS} connections, autocommit statements, claim with \`UPDATE ... WHERE id = ANY(ARRAY(SELECT ... FOR UPDATE SKIP LOCKED))\`, delete with \`id = ANY($1)\``,
-    `- method: each system in its own fresh database on the same server; drains in a separate worker process per system, queue filled with bulk calls of ${fmt(BULK)} and ANALYZEd first, timed from starting the worker until no unfinished job is left in the database, capped at ${CAP_MS / 1000} s; end to end: worker process started on an empty queue, then timed from the first enqueue until it sees no unfinished job; latency on a worker at concurrency 10, probes one after another, stopped after ${PROBE_BUDGET_MS / 1000} s`,
+    `- method: each system in its own fresh database on the same server; drains in a separate worker process per system, queue filled with bulk calls of ${fmt(BULK)} then VACUUM (ANALYZE), each timed row started once no autovacuum worker is busy and after a CHECKPOINT, timed from starting the worker until no unfinished job is left in the database, capped at ${CAP_MS / 1000} s; end to end: worker process started on an empty queue, then timed from the first enqueue until it sees no unfinished job; latency on a worker at concurrency 10, probes one after another, stopped after ${PROBE_BUDGET_MS / 1000} s`,
     "",
     "| measurement | Reproq | graphile-worker | Reproq / graphile | pg-boss | Reproq / pg-boss | target |",
     "| --- | --- | --- | --- | --- | --- | --- |",
