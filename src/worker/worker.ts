@@ -462,13 +462,30 @@ export class Worker {
 
   #retryTimer: NodeJS.Timeout | null = null;
   #retryAt = 0;
-  /** When held-back work (rate-limited runs, short retries) becomes claimable; 10 ms buckets. */
+  /**
+   * When held-back work becomes claimable: retries in 10 ms buckets (thousands of retries share a
+   * few timer settings), a rate limit's next token to the millisecond.
+   */
   #dueAt = new Set<number>();
 
-  /** Claim again in `ms`: a rate limit's next token, or a retry due before the next poll. */
+  /** Claim again in `ms`: a retry due before the next poll. */
   #nudgeAfter(ms: number): void {
     this.#dueAt.add(Math.ceil((Date.now() + ms) / 10) * 10);
     this.#armDueTimer();
+  }
+
+  /**
+   * Claim again at `at` (epoch ms), to the millisecond: a rate limit's next token. A token must not
+   * wait for the next 10 ms bucket: at 200 runs/s with a burst of 1, a token arrives every 5 ms and
+   * each claim takes one, so rounding up would halve the rate.
+   */
+  #nudgeAt(at: number): void {
+    // Already due (the claim took longer than the token's wait): claim on the next turn.
+    if (at <= Date.now()) this.#nudge();
+    else {
+      this.#dueAt.add(Math.round(at));
+      this.#armDueTimer();
+    }
   }
 
   /** One timer, set for the earliest due time; when it fires it nudges and re-arms for the next. */
@@ -531,6 +548,7 @@ export class Worker {
         this.#pending = false;
         let rows: ClaimedRunRow[];
         try {
+          const sentAt = Date.now();
           const claimed = await claimRuns(this.#pool, this.#schema, {
             workerId: this.id,
             limit: room,
@@ -538,7 +556,10 @@ export class Worker {
             queues: filter,
           });
           rows = claimed.runs;
-          if (claimed.retryAfterMs !== null) this.#nudgeAfter(claimed.retryAfterMs);
+          // The next token's due time counts from the bucket's refill inside the claim, which is
+          // closer to when the claim was sent than to when its answer arrived: timing from the
+          // answer would add a round trip to every token's wait (with burst 1, lost for good).
+          if (claimed.retryAfterMs !== null) this.#nudgeAt(sentAt + claimed.retryAfterMs);
           this.#claimErrors = 0;
         } catch (error) {
           if (isTransientConflict(error)) {

@@ -11,9 +11,13 @@ import type { Migration } from "./types.js";
 
 const FINAL = "'SUCCESSFUL','FAILED','CANCELLED','EXPIRED'";
 
-function up(schema: string): string {
+/**
+ * The CREATE FUNCTION statement of claim_runs() as this migration defines it. A later migration
+ * that changes one thing in it passes what changed: `refillCap`, the most tokens a bucket holds
+ * after a refill (`rl` is the rate_limits row).
+ */
+export function claimRunsDefinition(schema: string, refillCap: string): string {
   const s = quoteIdent(schema);
-  const lit = (text: string) => `'${text.replaceAll("'", "''")}'`;
   // Runs a claim may take (r = task_runs): READY, due, unexpired, in a served and unpaused queue,
   // keys not saturated. Shared by the one-statement fast path and the rounds of claim_runs().
   const claimable = `r.status = 'READY'
@@ -37,18 +41,7 @@ function up(schema: string): string {
   const claimReturning = `r.result_id, r.task_path, r.queue_name, r.priority, r.run_after, r.spec_json -> 'args', r.attempts,
              r.max_attempts, r.timeout_seconds, r.lease_token, nullif(r.metadata_json, '{}'), r.cancel_requested,
              ${keyed}, NULL::bigint`;
-  return `
-DROP FUNCTION ${s}.claim_runs(text, integer, bigint, text[], text[]);
-
-/*
- * As in migration 2, plus: a first round whose candidates have no key, with no rate limit
- * active, admits them as fetched; each returned run says whether it holds a key (keyed), so
- * the worker knows whether settling it must lock key counters; run_after is returned so the
- * caller can put a batch in claim order (priority DESC, run_after, result_id); metadata_json is
- * NULL when empty and enqueued_at is not returned (a worker buffers up to a thousand claimed
- * rows: fewer objects per row keep its heap small).
- */
-CREATE FUNCTION ${s}.claim_runs(p_worker text, p_limit integer, p_lease_ms bigint, p_names text[], p_patterns text[])
+  return `CREATE FUNCTION ${s}.claim_runs(p_worker text, p_limit integer, p_lease_ms bigint, p_names text[], p_patterns text[])
 RETURNS TABLE (result_id bigint, task_path text, queue_name text, priority integer, run_after timestamptz,
                args jsonb, attempts integer, max_attempts integer, timeout_seconds integer, lease_token uuid,
                metadata_json jsonb, cancel_requested boolean, keyed boolean,
@@ -88,7 +81,7 @@ BEGIN
     -- transaction): a claim that waited for the lock must not see a refill time in its future.
     v_clock := clock_timestamp();
     UPDATE ${s}.rate_limits rl
-       SET current_tokens = least(rl.burst_size::double precision,
+       SET current_tokens = least(${refillCap},
                                   rl.current_tokens
                                   + greatest(extract(epoch FROM (v_clock - rl.last_refilled_at)), 0) * rl.tokens_per_second),
            last_refilled_at = greatest(rl.last_refilled_at, v_clock)
@@ -263,7 +256,24 @@ BEGIN
                         NULL::boolean, NULL::boolean, greatest(v_retry_ms, 1);
   END IF;
 END
-$fn$;
+$fn$;`;
+}
+
+function up(schema: string): string {
+  const s = quoteIdent(schema);
+  const lit = (text: string) => `'${text.replaceAll("'", "''")}'`;
+  return `
+DROP FUNCTION ${s}.claim_runs(text, integer, bigint, text[], text[]);
+
+/*
+ * As in migration 2, plus: a first round whose candidates have no key, with no rate limit
+ * active, admits them as fetched; each returned run says whether it holds a key (keyed), so
+ * the worker knows whether settling it must lock key counters; run_after is returned so the
+ * caller can put a batch in claim order (priority DESC, run_after, result_id); metadata_json is
+ * NULL when empty and enqueued_at is not returned (a worker buffers up to a thousand claimed
+ * rows: fewer objects per row keep its heap small).
+ */
+${claimRunsDefinition(schema, "rl.burst_size::double precision")}
 
 -- The candidate scan must walk a claim index in order and stop at LIMIT. Without statistics
 -- (a new or truncated table) the planner would rather sort every READY row, which is orders

@@ -5,6 +5,7 @@ import { migration0003 } from "./0003_workflows.js";
 import { migration0004 } from "./0004_scheduling.js";
 import { migration0005 } from "./0005_worker_fast_path.js";
 import { migration0006 } from "./0006_cheaper_hash_check.js";
+import { migration0007 } from "./0007_rate_limit_tolerance.js";
 import type { Migration } from "./types.js";
 
 export type { Migration } from "./types.js";
@@ -16,6 +17,7 @@ export const MIGRATIONS: readonly Migration[] = [
   migration0004,
   migration0005,
   migration0006,
+  migration0007,
 ];
 
 /** The schema version this package expects. */
