@@ -85,7 +85,12 @@ export interface Fence {
   leaseToken: string;
 }
 
-/** Extends the leases of running runs; returns those still held, with their cancel flag. */
+/**
+ * Extends the leases of running runs; returns those still held, with their cancel flag. The ids
+ * select the rows through the primary key; the status test is written so that it cannot match the
+ * predicate of task_runs_lease_idx (RUNNING runs), which the planner otherwise walks whole when its
+ * statistics were taken while nothing ran, as settle_runs() does (migration 5).
+ */
 export async function heartbeatRuns(
   db: Queryable,
   schema: string,
@@ -96,7 +101,7 @@ export async function heartbeatRuns(
   const result = await db.query<{ result_id: string; cancel_requested: boolean }>(
     `UPDATE ${qualify(schema, "task_runs")}
         SET leased_until = now() + $3 * interval '1 millisecond', updated_at = now()
-      WHERE result_id = ANY($1::bigint[]) AND lease_token = ANY($2::uuid[]) AND status = 'RUNNING'
+      WHERE result_id = ANY($1::bigint[]) AND lease_token = ANY($2::uuid[]) AND coalesce(status, '') = 'RUNNING'
    RETURNING result_id, cancel_requested`,
     [fences.map((f) => f.resultId), fences.map((f) => f.leaseToken), leaseMs],
   );
