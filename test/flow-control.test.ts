@@ -7,6 +7,8 @@ import {
   setRateLimit,
   task,
 } from "../src/index.js";
+import { claimRuns, settleRuns } from "../src/sql/worker.js";
+import { runMaintenance } from "../src/worker/worker.js";
 import { useReproq } from "./support/reproq.js";
 import { maxOverlap, type Span } from "./support/spans.js";
 import { eventually, sleep, startWorker } from "./support/worker.js";
@@ -50,6 +52,71 @@ describe("lock keys and concurrency limits", () => {
       "SELECT running FROM reproq.concurrency_slots WHERE key = 'c:user:7'",
     );
     expect(rows[0].running).toBe(0);
+  });
+
+  it("keeps key counters exact however a run leaves RUNNING", async () => {
+    const counted = task("flow.counted", async (n: number) => n);
+    const key = { queue: "counted", concurrencyKey: "acct:1", concurrencyLimit: 10 } as const;
+    const runs = await Promise.all(Array.from({ length: 6 }, (_, i) => counted.using(key).enqueue(i)));
+    const locked = await counted.using({ queue: "counted", lockKey: "doc:9" }).enqueue(99);
+    const running = async () => {
+      const { rows } = await ctx.db.pool.query<{ key: string; running: number }>(
+        "SELECT key, running FROM reproq.concurrency_slots WHERE key IN ('c:acct:1', 'l:doc:9') ORDER BY key",
+      );
+      return Object.fromEntries(rows.map((r) => [r.key, r.running]));
+    };
+    const queues = { names: ["counted"], patterns: [] };
+    const client = await ctx.db.pool.connect();
+    try {
+      // A claim counts its batch in one statement; in the same transaction, a later status change
+      // by other SQL is still counted by the trigger (the claim's stand-down ended with it).
+      await client.query("BEGIN");
+      const { runs: claimed } = await claimRuns(client, "reproq", {
+        workerId: "w",
+        limit: 10,
+        leaseMs: 60_000,
+        queues,
+      });
+      expect(claimed).toHaveLength(7);
+      const byId = new Map(claimed.map((r) => [r.result_id, r]));
+      await client.query(
+        "UPDATE reproq.task_runs SET status = 'READY', lease_token = NULL, leased_by = NULL, leased_until = NULL WHERE result_id = $1",
+        [runs[0]!.id],
+      );
+      await client.query("COMMIT");
+      expect(await running()).toEqual({ "c:acct:1": 5, "l:doc:9": 1 });
+
+      // Settles count their batch: a success, a retry and a release, and the lock key's run.
+      const fence = (id: string) => ({ resultId: id, leaseToken: byId.get(id)!.lease_token, keyed: true });
+      const none = { metadataJson: null, logsUri: null };
+      await settleRuns(client, "reproq", [
+        { ...fence(runs[1]!.id), ...none, outcome: { kind: "success" }, returnJson: "1" },
+        {
+          ...fence(runs[2]!.id),
+          ...none,
+          outcome: { kind: "retry", delayMs: 60_000 },
+          errorJson: null,
+          lastError: null,
+        },
+        { ...fence(runs[3]!.id), ...none, outcome: { kind: "release" }, errorJson: null, lastError: null },
+        { ...fence(locked.id), ...none, outcome: { kind: "success" }, returnJson: "99" },
+      ]);
+      expect(await running()).toEqual({ "c:acct:1": 2, "l:doc:9": 0 });
+
+      // The lease reaper and a deleted row go through the trigger.
+      await client.query(
+        "UPDATE reproq.task_runs SET leased_until = now() - interval '1 second' WHERE result_id = $1",
+        [runs[4]!.id],
+      );
+      expect((await runMaintenance(client, "reproq", { retainSuccessful: 0, retainFailed: 0 })).reaped).toBe(
+        1,
+      );
+      expect(await running()).toEqual({ "c:acct:1": 1, "l:doc:9": 0 });
+      await client.query("DELETE FROM reproq.task_runs WHERE result_id = $1", [runs[5]!.id]);
+      expect(await running()).toEqual({ "c:acct:1": 0, "l:doc:9": 0 });
+    } finally {
+      client.release();
+    }
   });
 
   it("takes the key function from the task definition (limits_concurrency)", async () => {

@@ -16,7 +16,7 @@ const FINAL = "'SUCCESSFUL','FAILED','CANCELLED','EXPIRED'";
  * that changes one thing in it passes what changed: `refillCap`, the most tokens a bucket holds
  * after a refill (`rl` is the rate_limits row).
  */
-export function claimRunsDefinition(schema: string, refillCap: string): string {
+export function claimRunsDefinition(schema: string, refillCap: string, countSlots = false): string {
   const s = quoteIdent(schema);
   // Runs a claim may take (r = task_runs): READY, due, unexpired, in a served and unpaused queue,
   // keys not saturated. Shared by the one-statement fast path and the rounds of claim_runs().
@@ -217,12 +217,18 @@ BEGIN
       v_taken := v_taken + cardinality(v_admitted);
       -- Rows come back in storage order; run_after lets the caller restore claim order without a
       -- sort here (sorts are disabled in this function, see below).
-      RETURN QUERY
+${countSlots ? slotsCounted("on", "      ") : ""}      RETURN QUERY
         UPDATE ${s}.task_runs r
            SET ${claimSet}
          WHERE r.result_id = ANY(v_admitted)
      RETURNING ${claimReturning};
-    END IF;
+${
+  countSlots
+    ? `      IF v_keyed THEN
+${countClaimedSlots(s)}      END IF;
+${slotsCounted("off", "      ")}`
+    : ""
+}    END IF;
     -- Everything fetched was admitted: nothing is being held back, no need to look further.
     EXIT WHEN coalesce(cardinality(v_admitted), 0) = cardinality(v_ids);
     IF v_limited THEN
@@ -259,9 +265,109 @@ END
 $fn$;`;
 }
 
-function up(schema: string): string {
+/**
+ * The CREATE FUNCTION statement of settle_runs() as this migration defines it; with `countSlots`
+ * (a later migration), it also keeps the key counters of the runs it settles, as claimRunsDefinition
+ * does for the runs it claims.
+ */
+export function settleRunsDefinition(schema: string, countSlots = false): string {
   const s = quoteIdent(schema);
   const lit = (text: string) => `'${text.replaceAll("'", "''")}'`;
+  return `CREATE FUNCTION ${s}.settle_runs(p_ids bigint[], p_tokens uuid[], p_status text[], p_refund integer[],
+                                 p_delay_ms bigint[], p_return text[], p_error text[], p_last_error text[],
+                                 p_meta text[], p_logs text[], p_keyed boolean)
+RETURNS TABLE (result_id bigint, status text)
+LANGUAGE plpgsql AS $fn$
+BEGIN
+  IF p_keyed THEN
+    PERFORM 1 FROM ${s}.concurrency_slots cs
+     WHERE cs.key IN (
+       SELECT 'c:' || k.concurrency_key FROM ${s}.task_runs k
+        WHERE k.result_id = ANY(p_ids) AND k.concurrency_key IS NOT NULL AND k.concurrency_limit > 0
+       UNION
+       SELECT 'l:' || k.lock_key FROM ${s}.task_runs k WHERE k.result_id = ANY(p_ids) AND k.lock_key IS NOT NULL)
+     ORDER BY cs.key FOR UPDATE OF cs;
+${countSlots ? slotsCounted("on", "    ") : ""}  END IF;
+  -- This statement notifies waiters itself (below): the per-row trigger stands down for the
+  -- rows it updates directly (trigger depth 0), not for rows cascading triggers change.
+  PERFORM set_config('reproq.finish_notified', 'on', true);
+  -- result_id = ANY(p_ids) keeps the plan on the primary key even when statistics say the table is
+  -- empty. The status test is written so that it does not match task_runs_lease_idx's predicate:
+  -- with statistics taken while nothing ran, the planner otherwise walks every RUNNING run through
+  -- that index (all of every worker's running and buffered runs) for each batch.
+  RETURN QUERY
+  WITH done AS (
+    UPDATE ${s}.task_runs r
+       SET status = u.status,
+           attempts = r.attempts - u.refund,
+           run_after = CASE WHEN u.status = 'READY' THEN now() + u.delay_ms * interval '1 millisecond' ELSE r.run_after END,
+           finished_at = CASE WHEN u.status = 'READY' THEN NULL ELSE now() END,
+           return_json = CASE WHEN u.status = 'SUCCESSFUL' THEN u.ret::jsonb ELSE r.return_json END,
+           errors_json = CASE WHEN u.err IS NULL THEN r.errors_json ELSE r.errors_json || jsonb_build_array(u.err::jsonb) END,
+           last_error = CASE WHEN u.status = 'SUCCESSFUL' THEN NULL ELSE coalesce(u.last_error, r.last_error) END,
+           metadata_json = coalesce(u.meta::jsonb, r.metadata_json), logs_uri = coalesce(u.logs, r.logs_uri),
+           leased_by = NULL, leased_until = NULL, lease_token = NULL, updated_at = now()
+      FROM unnest(p_ids, p_tokens, p_status, p_refund, p_delay_ms, p_return, p_error, p_last_error, p_meta, p_logs)
+           AS u(id, token, status, refund, delay_ms, ret, err, last_error, meta, logs)
+     WHERE r.result_id = ANY(p_ids) AND r.result_id = u.id AND r.lease_token = u.token
+       AND coalesce(r.status, '') = 'RUNNING'
+    RETURNING r.result_id, r.status${countSlots ? ", r.concurrency_key, r.concurrency_limit, r.lock_key" : ""}
+  ), told AS (
+    SELECT count(pg_notify(${lit(`${schema}.finished`)}, d.result_id::text || ':' || d.status)) AS n
+      FROM done d WHERE d.status IN (${FINAL})
+  )${countSlots ? freeSettledSlots(schema) : ""}
+  SELECT d.result_id, d.status FROM done d, told${countSlots ? ", woke" : ""};
+  PERFORM set_config('reproq.finish_notified', 'off', true);
+${countSlots ? slotsCounted("off", "  ") : ""}END
+$fn$;`;
+}
+
+/**
+ * With `countSlots`, claims and settles count their own runs' key slots, one statement per batch,
+ * and the per-row track_slots trigger stands down for the rows they update directly (a later
+ * migration makes its WHEN test this setting, as the finish notification's trigger tests
+ * reproq.finish_notified).
+ */
+function slotsCounted(value: "on" | "off", indent: string): string {
+  return `${indent}PERFORM set_config('reproq.slots_counted', '${value}', true);\n`;
+}
+
+/** Adds the runs just claimed (v_admitted) to their keys' counters, locked by this claim already. */
+function countClaimedSlots(s: string): string {
+  return `        UPDATE ${s}.concurrency_slots cs SET running = cs.running + c.n, updated_at = now()
+          FROM (SELECT 'c:' || r.concurrency_key AS k, count(*)::integer AS n FROM ${s}.task_runs r
+                 WHERE r.result_id = ANY(v_admitted) AND r.concurrency_key IS NOT NULL AND r.concurrency_limit > 0
+                 GROUP BY 1
+                UNION ALL
+                SELECT 'l:' || r.lock_key, count(*)::integer FROM ${s}.task_runs r
+                 WHERE r.result_id = ANY(v_admitted) AND r.lock_key IS NOT NULL GROUP BY 1) c
+         WHERE cs.key = c.k;
+`;
+}
+
+/**
+ * CTEs for settle_runs(): take the settled runs (done, all of them leaving RUNNING) off their
+ * keys' counters, locked at the start of the call, and wake the workers once if a key was freed.
+ */
+function freeSettledSlots(schema: string): string {
+  const s = quoteIdent(schema);
+  const wake = `'${`${schema}.enqueued`.replaceAll("'", "''")}'`;
+  return `, freed AS (
+    UPDATE ${s}.concurrency_slots cs SET running = greatest(cs.running - f.n, 0), updated_at = now()
+      FROM (SELECT 'c:' || d.concurrency_key AS k, count(*)::integer AS n FROM done d
+             WHERE p_keyed AND d.concurrency_key IS NOT NULL AND d.concurrency_limit > 0 GROUP BY 1
+            UNION ALL
+            SELECT 'l:' || d.lock_key, count(*)::integer FROM done d
+             WHERE p_keyed AND d.lock_key IS NOT NULL GROUP BY 1) f
+     WHERE cs.key = f.k
+    RETURNING cs.key
+  ), woke AS (
+    SELECT count(pg_notify(${wake}, '{"*":0}')) AS n FROM (SELECT 1 FROM freed LIMIT 1) x
+  )`;
+}
+
+function up(schema: string): string {
+  const s = quoteIdent(schema);
   return `
 DROP FUNCTION ${s}.claim_runs(text, integer, bigint, text[], text[]);
 
@@ -292,53 +398,7 @@ ALTER FUNCTION ${s}.claim_runs(text, integer, bigint, text[], text[]) SET jit = 
  * NULL. p_keyed: some run holds a key, so the key counters are locked first, in key order,
  * as claims lock them (no deadlock between claims and settles).
  */
-CREATE FUNCTION ${s}.settle_runs(p_ids bigint[], p_tokens uuid[], p_status text[], p_refund integer[],
-                                 p_delay_ms bigint[], p_return text[], p_error text[], p_last_error text[],
-                                 p_meta text[], p_logs text[], p_keyed boolean)
-RETURNS TABLE (result_id bigint, status text)
-LANGUAGE plpgsql AS $fn$
-BEGIN
-  IF p_keyed THEN
-    PERFORM 1 FROM ${s}.concurrency_slots cs
-     WHERE cs.key IN (
-       SELECT 'c:' || k.concurrency_key FROM ${s}.task_runs k
-        WHERE k.result_id = ANY(p_ids) AND k.concurrency_key IS NOT NULL AND k.concurrency_limit > 0
-       UNION
-       SELECT 'l:' || k.lock_key FROM ${s}.task_runs k WHERE k.result_id = ANY(p_ids) AND k.lock_key IS NOT NULL)
-     ORDER BY cs.key FOR UPDATE OF cs;
-  END IF;
-  -- This statement notifies waiters itself (below): the per-row trigger stands down for the
-  -- rows it updates directly (trigger depth 0), not for rows cascading triggers change.
-  PERFORM set_config('reproq.finish_notified', 'on', true);
-  -- result_id = ANY(p_ids) keeps the plan on the primary key even when statistics say the table is
-  -- empty. The status test is written so that it does not match task_runs_lease_idx's predicate:
-  -- with statistics taken while nothing ran, the planner otherwise walks every RUNNING run through
-  -- that index (all of every worker's running and buffered runs) for each batch.
-  RETURN QUERY
-  WITH done AS (
-    UPDATE ${s}.task_runs r
-       SET status = u.status,
-           attempts = r.attempts - u.refund,
-           run_after = CASE WHEN u.status = 'READY' THEN now() + u.delay_ms * interval '1 millisecond' ELSE r.run_after END,
-           finished_at = CASE WHEN u.status = 'READY' THEN NULL ELSE now() END,
-           return_json = CASE WHEN u.status = 'SUCCESSFUL' THEN u.ret::jsonb ELSE r.return_json END,
-           errors_json = CASE WHEN u.err IS NULL THEN r.errors_json ELSE r.errors_json || jsonb_build_array(u.err::jsonb) END,
-           last_error = CASE WHEN u.status = 'SUCCESSFUL' THEN NULL ELSE coalesce(u.last_error, r.last_error) END,
-           metadata_json = coalesce(u.meta::jsonb, r.metadata_json), logs_uri = coalesce(u.logs, r.logs_uri),
-           leased_by = NULL, leased_until = NULL, lease_token = NULL, updated_at = now()
-      FROM unnest(p_ids, p_tokens, p_status, p_refund, p_delay_ms, p_return, p_error, p_last_error, p_meta, p_logs)
-           AS u(id, token, status, refund, delay_ms, ret, err, last_error, meta, logs)
-     WHERE r.result_id = ANY(p_ids) AND r.result_id = u.id AND r.lease_token = u.token
-       AND coalesce(r.status, '') = 'RUNNING'
-    RETURNING r.result_id, r.status
-  ), told AS (
-    SELECT count(pg_notify(${lit(`${schema}.finished`)}, d.result_id::text || ':' || d.status)) AS n
-      FROM done d WHERE d.status IN (${FINAL})
-  )
-  SELECT d.result_id, d.status FROM done d, told;
-  PERFORM set_config('reproq.finish_notified', 'off', true);
-END
-$fn$;
+${settleRunsDefinition(schema)}
 ALTER FUNCTION ${s}.settle_runs(bigint[], uuid[], text[], integer[], bigint[], text[], text[], text[], text[], text[], boolean)
   SET jit = off;
 -- PL/pgSQL switches to a generic plan after five calls. For this UPDATE that plan cannot see the

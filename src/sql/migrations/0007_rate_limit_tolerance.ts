@@ -12,12 +12,15 @@ import { quoteIdent } from "../../db/names.js";
 import { claimRunsDefinition } from "./0005_worker_fast_path.js";
 import type { Migration } from "./types.js";
 
+/** The most tokens a bucket (`rl`) holds after a refill: its burst plus 20 ms of refill, under a token. */
+export const REFILL_CAP = "rl.burst_size + least(0.999, rl.tokens_per_second * 0.02)";
+
 function up(schema: string): string {
   const s = quoteIdent(schema);
   const signature = `${s}.claim_runs(text, integer, bigint, text[], text[])`;
   return `
 DROP FUNCTION ${signature};
-${claimRunsDefinition(schema, "rl.burst_size + least(0.999, rl.tokens_per_second * 0.02)")}
+${claimRunsDefinition(schema, REFILL_CAP)}
 -- As in migrations 2 and 5: an index walk in claim order, never JIT.
 ALTER FUNCTION ${signature} SET enable_sort = off;
 ALTER FUNCTION ${signature} SET jit = off;
