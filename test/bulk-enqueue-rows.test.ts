@@ -190,6 +190,24 @@ describe("bulkEnqueue results", () => {
     await expectStored(all.map((results) => results[1001]!));
   });
 
+  it("deduplicates two large calls whose shared specs come in opposite orders", async () => {
+    // One call waits on the other's uncommitted rows in the dedup index. Inserted in input order,
+    // each would wait on the other (a deadlock, an error to one of the callers); in key order, one
+    // waits for the other to commit and then finds its runs.
+    const specs = Array.from({ length: 6000 }, (_, i) => [plain, ["crossed", i]] as const);
+    const before = await count();
+    const [up, down] = await Promise.all([
+      getBackend().bulkEnqueue(specs),
+      getBackend().bulkEnqueue([...specs].reverse()),
+    ]);
+    expect(await count()).toBe(before + 6000);
+    up.forEach((r, i) => {
+      expect(r.args).toEqual(["crossed", i]);
+      expect(down[5999 - i]!.id).toBe(r.id);
+      expect(r.deduplicated === down[5999 - i]!.deduplicated).toBe(false);
+    });
+  });
+
   it("writes nothing when the item at index 7,500 of 10,000 is invalid, naming it", async () => {
     const before = await count();
     const items: unknown[][] = Array.from({ length: 10_000 }, (_, i) => [plain, ["bad-batch", i]]);

@@ -362,12 +362,21 @@ export async function insertRuns(
     text += i === 0 ? run.specHash + run.specJson : SEP + run.specHash + run.specJson;
   }
   const col = <K extends keyof Template>(key: K) => templates.map((tp) => tp[key]);
+  const dedup = templates.some((tp) => tp.dedup);
   // Ids are drawn in the CTE so each input ordinal maps to its id without relying on RETURNING order.
+  // With dedup keys the rows then go in in key order (ids still follow input order: they are drawn
+  // before the sort): a statement that meets another transaction's uncommitted run of the same spec
+  // waits for it, and two statements waiting on each other's keys in opposite orders would deadlock.
   const sql = `
 WITH input AS MATERIALIZED (
-  SELECT nextval('${seq.replaceAll("'", "''")}') AS result_id, s.ord, s.line,
-         coalesce(($3::int[])[s.ord], 1) AS tpl
-    FROM unnest(string_to_array($1::text, $2::text)) WITH ORDINALITY AS s(line, ord)
+  SELECT n.* FROM (
+    SELECT nextval('${seq.replaceAll("'", "''")}') AS result_id, s.ord, s.line,
+           coalesce(($3::int[])[s.ord], 1) AS tpl
+      FROM unnest(string_to_array($1::text, $2::text)) WITH ORDINALITY AS s(line, ord)
+  ) n${
+    // Sorted in an outer query: in the same query, PostgreSQL would evaluate nextval() after the sort.
+    dedup ? `\n   ORDER BY left(n.line, 64) COLLATE "C"` : ""
+  }
 ), inserted AS (
   INSERT INTO ${t} (result_id, queue_name, priority, run_after, spec_json, spec_hash, dedup_key, task_path,
                     max_attempts, timeout_seconds, lock_key, concurrency_key, concurrency_limit, expires_at,
@@ -388,7 +397,7 @@ WITH input AS MATERIALIZED (
       ON p.tpl = i.tpl
   ${
     // Without a dedup key no run can conflict: skip the speculative insertion ON CONFLICT costs.
-    templates.some((tp) => tp.dedup)
+    dedup
       ? "ON CONFLICT (dedup_key) WHERE dedup_key IS NOT NULL AND status IN ('READY','RUNNING','WAITING') DO NOTHING"
       : ""
   }
