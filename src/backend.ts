@@ -88,6 +88,14 @@ function newPrepareCache(state: BackendState): PrepareCache {
 /** Fallback re-check while waiting, in case a notification was missed (it never replaces NOTIFY). */
 const WAIT_RECHECK_MS = 5000;
 const DEDUP_RETRIES = 5;
+/**
+ * Bulk calls of at least two chunks without dedup keys are inserted chunk by chunk, each chunk
+ * prepared while the one before is inserted (about 4 us of producer work per run against 11 us of
+ * PostgreSQL's).
+ */
+const PIPELINE_CHUNK = 2500;
+/** A bulk call that PostgreSQL rolled back to break a deadlock or a serialization conflict runs again. */
+const DEADLOCK_RETRIES = 3;
 
 export class Backend implements ResultSource {
   readonly alias: string;
@@ -206,25 +214,87 @@ export class Backend implements ResultSource {
     bulk: boolean,
   ): Promise<TaskResult[]> {
     const state = await this.#ready();
-    // Everything is validated and encoded before the database is touched: bad input leaves no rows.
     const cache = newPrepareCache(state);
-    const runs = new Array<NewRun>(items.length);
-    for (let index = 0; index < items.length; index++) {
-      runs[index] = this.#prepare(state, cache, items[index]!, bulk ? `item ${index}` : undefined);
-    }
-    if (runs.length === 0) return [];
+    const prepareRange = (from: number, to: number): NewRun[] => {
+      const runs = new Array<NewRun>(to - from);
+      for (let index = from; index < to; index++) {
+        runs[index - from] = this.#prepare(state, cache, items[index]!, bulk ? `item ${index}` : undefined);
+      }
+      return runs;
+    };
     let rows: Array<{ row: TaskRunRow; deduplicated: boolean }>;
+    if (!client && !state.config.dedupActive && items.length >= 2 * PIPELINE_CHUNK) {
+      rows = await this.#insertPipelined(state, items.length, prepareRange);
+      return this.#results(rows);
+    }
+    // Everything is validated and encoded before the database is touched: bad input leaves no rows.
+    const runs = prepareRange(0, items.length);
+    if (runs.length === 0) return [];
     try {
       if (client) {
         rows = await this.#insertDeduplicated(client, state.schema, runs);
       } else if (runs.length === 1) {
         rows = await this.#insertDeduplicated(state.pool, state.schema, runs);
       } else {
-        rows = await withTransaction(state.pool, (c) => this.#insertDeduplicated(c, state.schema, runs));
+        rows = await withTransaction(state.pool, (c) => this.#insertDeduplicated(c, state.schema, runs), {
+          retries: DEADLOCK_RETRIES,
+        });
       }
     } catch (error) {
       throw mapDatabaseError(error, state.schema);
     }
+    return this.#results(rows);
+  }
+
+  /**
+   * A large bulk call without dedup keys (dedupActive off) in chunks, in one transaction of its
+   * own: each chunk is validated and encoded while the previous chunk's insert runs, so the
+   * producer's work overlaps PostgreSQL's instead of preceding it. Bad input in a later chunk rolls
+   * the transaction back: still no rows. Runs with dedup keys go in one statement, in key order
+   * (insertRuns): chunks of concurrent calls could wait on each other's keys in a cycle.
+   */
+  async #insertPipelined(
+    state: BackendState,
+    count: number,
+    prepareRange: (from: number, to: number) => NewRun[],
+  ): Promise<Array<{ row: TaskRunRow; deduplicated: boolean }>> {
+    // The first chunk is checked before a connection is taken, as an unchunked call would be.
+    const first = prepareRange(0, PIPELINE_CHUNK);
+    const rows: Array<{ row: TaskRunRow; deduplicated: boolean }> = [];
+    try {
+      await withTransaction(
+        state.pool,
+        async (c) => {
+          rows.length = 0;
+          let runs = first;
+          let from = 0;
+          for (;;) {
+            const inserting = this.#insertDeduplicated(c, state.schema, runs);
+            // Settled here too, so a validation error below never leaves it rejected and unobserved.
+            inserting.catch(() => {});
+            const next = from + runs.length;
+            let following: NewRun[] | null = null;
+            try {
+              following = next < count ? prepareRange(next, Math.min(count, next + PIPELINE_CHUNK)) : null;
+            } finally {
+              // The connection is busy until the insert ends: wait for it even when validation failed,
+              // so the rollback is not queued behind a statement whose error would go unseen.
+              for (const row of await inserting) rows.push(row);
+            }
+            if (!following) break;
+            runs = following;
+            from = next;
+          }
+        },
+        { retries: DEADLOCK_RETRIES },
+      );
+    } catch (error) {
+      throw mapDatabaseError(error, state.schema);
+    }
+    return rows;
+  }
+
+  #results(rows: Array<{ row: TaskRunRow; deduplicated: boolean }>): TaskResult[] {
     const results = rows.map(({ row, deduplicated }) => new TaskResult(row, this, deduplicated));
     for (const result of results) {
       try {
