@@ -128,3 +128,9 @@ export function fmt(n) {
 export function sleep(msDelay) {
   return new Promise((resolve) => setTimeout(resolve, msDelay));
 }
+
+/** The number given as `--name=N` on the command line, or `fallback`. */
+export function numericFlag(name, fallback) {
+  const hit = process.argv.slice(2).find((a) => a.startsWith(`--${name}=`));
+  return hit ? Number(hit.slice(name.length + 3)) : fallback;
+}

@@ -15,12 +15,9 @@ import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import pg from "pg";
+import { numericFlag } from "./lib.mjs";
 
-const argv = process.argv.slice(2);
-const flag = (name, fallback) => {
-  const hit = argv.find((a) => a.startsWith(`--${name}=`));
-  return hit ? Number(hit.slice(name.length + 3)) : fallback;
-};
+const flag = numericFlag;
 const RUNS = flag("runs", 50_000);
 const FINISHED = flag("finished", 200_000);
 const INSERT_BATCH = 1_000;
