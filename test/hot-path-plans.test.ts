@@ -52,6 +52,9 @@ describe("hot-path plans with statistics taken while nothing ran", () => {
       );
       expect(held.size).toBe(500);
       expect(await leaseIndexScans()).toBe(before);
+      // settle_runs() plans its UPDATE without nested loops, and leaves the session's setting as it was.
+      const { rows } = await client.query<{ enable_nestloop: string }>("SHOW enable_nestloop");
+      expect(rows[0]!.enable_nestloop).toBe("on");
     } finally {
       client.release();
     }

@@ -266,6 +266,38 @@ $fn$;`;
 }
 
 /**
+ * settle_runs()'s first step when some run of the batch holds a key: lock the batch's key
+ * counters in key order, as claims lock them, so claims and settles never deadlock.
+ */
+export function lockSettledSlots(s: string): string {
+  return `    PERFORM 1 FROM ${s}.concurrency_slots cs
+     WHERE cs.key IN (
+       SELECT 'c:' || k.concurrency_key FROM ${s}.task_runs k
+        WHERE k.result_id = ANY(p_ids) AND k.concurrency_key IS NOT NULL AND k.concurrency_limit > 0
+       UNION
+       SELECT 'l:' || k.lock_key FROM ${s}.task_runs k WHERE k.result_id = ANY(p_ids) AND k.lock_key IS NOT NULL)
+     ORDER BY cs.key FOR UPDATE OF cs;`;
+}
+
+/** settle_runs()'s UPDATE of the batch's runs, fenced by lease token, without its RETURNING list. */
+export function settleUpdate(s: string): string {
+  return `    UPDATE ${s}.task_runs r
+       SET status = u.status,
+           attempts = r.attempts - u.refund,
+           run_after = CASE WHEN u.status = 'READY' THEN now() + u.delay_ms * interval '1 millisecond' ELSE r.run_after END,
+           finished_at = CASE WHEN u.status = 'READY' THEN NULL ELSE now() END,
+           return_json = CASE WHEN u.status = 'SUCCESSFUL' THEN u.ret::jsonb ELSE r.return_json END,
+           errors_json = CASE WHEN u.err IS NULL THEN r.errors_json ELSE r.errors_json || jsonb_build_array(u.err::jsonb) END,
+           last_error = CASE WHEN u.status = 'SUCCESSFUL' THEN NULL ELSE coalesce(u.last_error, r.last_error) END,
+           metadata_json = coalesce(u.meta::jsonb, r.metadata_json), logs_uri = coalesce(u.logs, r.logs_uri),
+           leased_by = NULL, leased_until = NULL, lease_token = NULL, updated_at = now()
+      FROM unnest(p_ids, p_tokens, p_status, p_refund, p_delay_ms, p_return, p_error, p_last_error, p_meta, p_logs)
+           AS u(id, token, status, refund, delay_ms, ret, err, last_error, meta, logs)
+     WHERE r.result_id = ANY(p_ids) AND r.result_id = u.id AND r.lease_token = u.token
+       AND coalesce(r.status, '') = 'RUNNING'`;
+}
+
+/**
  * The CREATE FUNCTION statement of settle_runs() as this migration defines it; with `countSlots`
  * (a later migration), it also keeps the key counters of the runs it settles, as claimRunsDefinition
  * does for the runs it claims.
@@ -280,13 +312,7 @@ RETURNS TABLE (result_id bigint, status text)
 LANGUAGE plpgsql AS $fn$
 BEGIN
   IF p_keyed THEN
-    PERFORM 1 FROM ${s}.concurrency_slots cs
-     WHERE cs.key IN (
-       SELECT 'c:' || k.concurrency_key FROM ${s}.task_runs k
-        WHERE k.result_id = ANY(p_ids) AND k.concurrency_key IS NOT NULL AND k.concurrency_limit > 0
-       UNION
-       SELECT 'l:' || k.lock_key FROM ${s}.task_runs k WHERE k.result_id = ANY(p_ids) AND k.lock_key IS NOT NULL)
-     ORDER BY cs.key FOR UPDATE OF cs;
+${lockSettledSlots(s)}
 ${countSlots ? slotsCounted("on", "    ") : ""}  END IF;
   -- This statement notifies waiters itself (below): the per-row trigger stands down for the
   -- rows it updates directly (trigger depth 0), not for rows cascading triggers change.
@@ -297,20 +323,7 @@ ${countSlots ? slotsCounted("on", "    ") : ""}  END IF;
   -- that index (all of every worker's running and buffered runs) for each batch.
   RETURN QUERY
   WITH done AS (
-    UPDATE ${s}.task_runs r
-       SET status = u.status,
-           attempts = r.attempts - u.refund,
-           run_after = CASE WHEN u.status = 'READY' THEN now() + u.delay_ms * interval '1 millisecond' ELSE r.run_after END,
-           finished_at = CASE WHEN u.status = 'READY' THEN NULL ELSE now() END,
-           return_json = CASE WHEN u.status = 'SUCCESSFUL' THEN u.ret::jsonb ELSE r.return_json END,
-           errors_json = CASE WHEN u.err IS NULL THEN r.errors_json ELSE r.errors_json || jsonb_build_array(u.err::jsonb) END,
-           last_error = CASE WHEN u.status = 'SUCCESSFUL' THEN NULL ELSE coalesce(u.last_error, r.last_error) END,
-           metadata_json = coalesce(u.meta::jsonb, r.metadata_json), logs_uri = coalesce(u.logs, r.logs_uri),
-           leased_by = NULL, leased_until = NULL, lease_token = NULL, updated_at = now()
-      FROM unnest(p_ids, p_tokens, p_status, p_refund, p_delay_ms, p_return, p_error, p_last_error, p_meta, p_logs)
-           AS u(id, token, status, refund, delay_ms, ret, err, last_error, meta, logs)
-     WHERE r.result_id = ANY(p_ids) AND r.result_id = u.id AND r.lease_token = u.token
-       AND coalesce(r.status, '') = 'RUNNING'
+${settleUpdate(s)}
     RETURNING r.result_id, r.status${countSlots ? ", r.concurrency_key, r.concurrency_limit, r.lock_key" : ""}
   ), told AS (
     SELECT count(pg_notify(${lit(`${schema}.finished`)}, d.result_id::text || ':' || d.status)) AS n

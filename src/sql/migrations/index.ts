@@ -7,6 +7,7 @@ import { migration0005 } from "./0005_worker_fast_path.js";
 import { migration0006 } from "./0006_cheaper_hash_check.js";
 import { migration0007 } from "./0007_rate_limit_tolerance.js";
 import { migration0008 } from "./0008_set_based_slots.js";
+import { migration0009 } from "./0009_settle_hash_join.js";
 import type { Migration } from "./types.js";
 
 export type { Migration } from "./types.js";
@@ -20,6 +21,7 @@ export const MIGRATIONS: readonly Migration[] = [
   migration0006,
   migration0007,
   migration0008,
+  migration0009,
 ];
 
 /** The schema version this package expects. */
