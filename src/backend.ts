@@ -10,7 +10,7 @@ import type { ReproqConfig, ReproqConfigInput } from "./config/schema.js";
 import { Listener } from "./db/listener.js";
 import { type MigrateResult, type MigrationStatus, migrationStatus, runMigrations } from "./db/migrate.js";
 import { assertSchemaName, channelName } from "./db/names.js";
-import { createPool, mapDatabaseError, type Queryable } from "./db/pool.js";
+import { createPool, disablePreparedStatements, mapDatabaseError, type Queryable } from "./db/pool.js";
 import { withTransaction } from "./db/transaction.js";
 import {
   ConfigError,
@@ -142,7 +142,10 @@ export class Backend implements ResultSource {
         url: config.databaseUrl,
         max: config.poolSize,
         applicationName: config.applicationName,
+        preparedStatements: config.preparedStatements,
       });
+    } else if (!config.preparedStatements) {
+      disablePreparedStatements(pool);
     }
     const provenance = resolveProvenance({ codeRef: config.codeRef, lockfileHash: config.lockfileHash, cwd });
     const listener = new Listener({

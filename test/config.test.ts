@@ -50,6 +50,7 @@ describe("defaults", () => {
       timeoutSeconds: 900,
       maxAttempts: 3,
       maxPayloadBytes: 1_048_576,
+      preparedStatements: true,
       poolSize: 10,
       applicationName: "reproq",
       queues: ["default"],

@@ -6,7 +6,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { getBackend, task } from "../src/index.js";
-import { claimRuns, heartbeatRuns, settleRuns } from "../src/sql/worker.js";
+import { heartbeatRuns, settleRuns } from "../src/sql/worker.js";
+import { claimDefault, successes } from "./support/hot-path.js";
 import { useReproq } from "./support/reproq.js";
 
 const ctx = useReproq();
@@ -26,30 +27,12 @@ describe("hot-path plans with statistics taken while nothing ran", () => {
         );
         return Number(rows[0]!.n);
       };
-      const queues = { names: ["default"], patterns: [] };
-      const { runs } = await claimRuns(client, "reproq", {
-        workerId: "w",
-        limit: 500,
-        leaseMs: 60_000,
-        queues,
-      });
+      const runs = await claimDefault(client, "w", 500);
       expect(runs).toHaveLength(500);
       const before = await leaseIndexScans();
       const fences = runs.map((r) => ({ resultId: r.result_id, leaseToken: r.lease_token }));
       expect(await heartbeatRuns(client, "reproq", fences, 60_000)).toHaveLength(500);
-      const held = await settleRuns(
-        client,
-        "reproq",
-        runs.map((r) => ({
-          resultId: r.result_id,
-          leaseToken: r.lease_token,
-          keyed: false,
-          outcome: { kind: "success" },
-          returnJson: "null",
-          metadataJson: null,
-          logsUri: null,
-        })),
-      );
+      const held = await settleRuns(client, "reproq", successes(runs));
       expect(held.size).toBe(500);
       expect(await leaseIndexScans()).toBe(before);
       // settle_runs() plans its UPDATE without nested loops, and leaves the session's setting as it was.

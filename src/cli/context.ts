@@ -66,6 +66,7 @@ export async function withPool<T>(
     url: requireDatabaseUrl(config),
     max: Math.min(options.max ?? config.values.poolSize, config.values.poolSize),
     applicationName: config.values.applicationName,
+    preparedStatements: config.values.preparedStatements,
   });
   try {
     return await fn(pool);

@@ -145,6 +145,15 @@ export const SETTINGS = {
     expected: "a positive integer",
     description: "Largest encoded payload (arguments) accepted, in bytes.",
   }),
+  preparedStatements: setting({
+    type: z.boolean(),
+    kind: "boolean",
+    default: true,
+    env: ["REPROQ_PREPARED_STATEMENTS"],
+    expected: "a boolean",
+    description:
+      "Send enqueue(), claims and settles as named prepared statements (parsed once per connection); turn off behind a pooler that cannot keep them, such as PgBouncer before 1.21 in transaction mode.",
+  }),
   poolSize: setting({
     type: z.number().int().min(1).max(1000),
     kind: "integer",

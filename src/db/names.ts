@@ -5,6 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import { ConfigError } from "../errors.js";
+import { type Queryable, usesPreparedStatements } from "./pool.js";
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
 
@@ -45,14 +46,15 @@ const statements = new Map<string, { name: string; text: string }>();
 
 /**
  * A prepared statement for `schema`: its name and its text, built once per process (they sit on
- * the enqueue and claim paths). PostgreSQL truncates names to 63 bytes, so the schema enters the
- * name as a short digest: two schemas can never share a truncated name.
+ * the enqueue and claim paths); the text alone where `db` has them off (disablePreparedStatements). PostgreSQL truncates names to
+ * 63 bytes, so the schema enters the name as a short digest: two schemas never share a name.
  */
 export function preparedStatement(
+  db: Queryable,
   kind: string,
   schema: string,
   text: (schema: string) => string,
-): { name: string; text: string } {
+): { name?: string; text: string } {
   const key = `${kind}\u0000${schema}`;
   let statement = statements.get(key);
   if (!statement) {
@@ -60,5 +62,7 @@ export function preparedStatement(
     statement = { name: `reproq_${kind}_${digest}`, text: text(schema) };
     statements.set(key, statement);
   }
-  return statement;
+  // Unnamed (preparedStatements off): parsed and planned on every call, but nothing is left on
+  // the connection for a pooler to lose.
+  return usesPreparedStatements(db) ? statement : { text: statement.text };
 }

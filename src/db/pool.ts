@@ -13,6 +13,8 @@ export interface PoolOptions {
   url: string;
   max?: number;
   applicationName?: string;
+  /** Named prepared statements on this pool's connections (the preparedStatements setting); default true. */
+  preparedStatements?: boolean;
 }
 
 export function createPool(options: PoolOptions): pg.Pool {
@@ -24,7 +26,26 @@ export function createPool(options: PoolOptions): pg.Pool {
   });
   // An idle client that loses its connection must not crash the process; the next query reconnects.
   pool.on("error", () => {});
+  if (options.preparedStatements === false) disablePreparedStatements(pool);
   return pool;
+}
+
+/** Pools, and clients checked out of them, whose statements go unnamed. */
+const unnamed = new WeakSet<object>();
+
+/**
+ * Named prepared statements off for `pool` and every client checked out of it from now on (the
+ * preparedStatements setting, for poolers that cannot keep them across transactions).
+ */
+export function disablePreparedStatements(pool: pg.Pool): void {
+  if (unnamed.has(pool)) return;
+  unnamed.add(pool);
+  pool.on("acquire", (client) => unnamed.add(client));
+}
+
+/** Whether statements sent through `db` may be named prepared statements. */
+export function usesPreparedStatements(db: Queryable): boolean {
+  return !unnamed.has(db);
 }
 
 const CONNECTION_CODES = new Set([

@@ -474,6 +474,7 @@ SELECT round(extract(epoch FROM date_trunc('milliseconds', now())) * 1000)::text
 async function insertOneRun(db: Queryable, schema: string, run: NewRun): Promise<InsertOutcome> {
   const dedup = run.dedupKey !== null;
   const statement = preparedStatement(
+    db,
     dedup ? "insert_one_dedup" : "insert_one",
     schema,
     (s) => `

@@ -47,6 +47,7 @@ export async function claimRuns(
   const result = await db.query<ClaimedRunRow & { retry_after_ms: string | null }>({
     // Named: parsed once per connection. The claim is on every run's enqueue-to-start path.
     ...preparedStatement(
+      db,
       "claim",
       schema,
       // run_after as a number, not a timestamptz: it is only sorted on, and a thousand Date
@@ -217,6 +218,7 @@ export async function settleRuns(
   }
   const result = await db.query<{ result_id: string }>({
     ...preparedStatement(
+      db,
       "settle",
       schema,
       (s) => `SELECT result_id FROM ${qualify(s, "settle_runs")}($1::bigint[], $2::uuid[], $3::text[],

@@ -301,6 +301,7 @@ export class Worker {
       url: config.databaseUrl ?? "",
       max: config.poolSize,
       applicationName: `${config.applicationName}:worker`,
+      preparedStatements: config.preparedStatements,
     });
     if (!config.databaseUrl && appPool) Object.assign(pool.options, appPool.options);
     try {

@@ -67,6 +67,7 @@ function poolFor(resolved: ResolvedConfig) {
     url: requireDatabaseUrl(resolved),
     max: 2,
     applicationName: `${resolved.values.applicationName}:beat`,
+    preparedStatements: resolved.values.preparedStatements,
   });
 }
 
