@@ -46,8 +46,9 @@ const statements = new Map<string, { name: string; text: string }>();
 
 /**
  * A prepared statement for `schema`: its name and its text, built once per process (they sit on
- * the enqueue and claim paths); the text alone where `db` has them off (disablePreparedStatements). PostgreSQL truncates names to
- * 63 bytes, so the schema enters the name as a short digest: two schemas never share a name.
+ * the enqueue and claim paths); the text alone where `db` has them off (disablePreparedStatements).
+ * PostgreSQL truncates names to 63 bytes, so the schema enters the name as a short digest: two
+ * schemas never share a name.
  */
 export function preparedStatement(
   db: Queryable,

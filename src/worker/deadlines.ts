@@ -1,8 +1,8 @@
 /**
- * Run timeouts on one timer, armed for the earliest deadline of the runs in flight. When it
- * fires, every run past its deadline expires and the timer is armed for the next one. A worker
- * starts thousands of runs a second and nearly all of them finish long before their timeout, so
- * a timer per run would be made and cleared for each of them.
+ * Deadlines on one timer, armed for the earliest of them. When it fires, every item past its
+ * deadline expires and the timer is armed for the next one. The worker keeps its run timeouts
+ * here (it starts thousands of runs a second and nearly all finish long before their timeout, so
+ * a timer per run would be made and cleared for each) and the times it must claim again at.
  */
 export class Deadlines<T> {
   #at = new Map<T, number>();

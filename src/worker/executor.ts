@@ -45,14 +45,14 @@ export class InProcessExecutor implements Executor {
   execute(request: ExecutionRequest): Promise<ExecutionResult> {
     const { definition, args } = request;
     return new Promise<ExecutionResult>((resolve) => {
-      let done = false;
-      const settle = (result: ExecutionResult) => {
-        if (done) return;
-        done = true;
-        resolve(result);
-      };
-      request.onAbort((reason) => settle({ ok: false, error: reason }));
-      if (done) return;
+      // Whichever comes first, the abort or the handler's result, settles the attempt; the promise
+      // ignores the other.
+      let aborted = false;
+      request.onAbort((reason) => {
+        aborted = true;
+        resolve({ ok: false, error: reason });
+      });
+      if (aborted) return;
       // The handler's declared shape is (...args) or (ctx, ...args); the definition says which.
       const handler = definition.handler as (...params: unknown[]) => unknown;
       const call = () => (definition.takesContext ? handler(request.context, ...args) : handler(...args));
@@ -60,12 +60,12 @@ export class InProcessExecutor implements Executor {
       try {
         value = request.output ? runWithOutput(request.output, async () => call()) : call();
       } catch (error) {
-        settle({ ok: false, error });
+        resolve({ ok: false, error });
         return;
       }
       Promise.resolve(value).then(
-        (result) => settle({ ok: true, value: result }),
-        (error: unknown) => settle({ ok: false, error }),
+        (result) => resolve({ ok: true, value: result }),
+        (error: unknown) => resolve({ ok: false, error }),
       );
     });
   }

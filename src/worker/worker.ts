@@ -461,18 +461,17 @@ export class Worker {
     this.#wake();
   }
 
-  #retryTimer: NodeJS.Timeout | null = null;
-  #retryAt = 0;
   /**
    * When held-back work becomes claimable: retries in 10 ms buckets (thousands of retries share a
-   * few timer settings), a rate limit's next token to the millisecond.
+   * few timer settings), a rate limit's next token to the millisecond. Each due time is its own
+   * key; when it passes, the loop claims.
    */
-  #dueAt = new Set<number>();
+  #due = new Deadlines<number>(() => this.#nudge());
 
   /** Claim again in `ms`: a retry due before the next poll. */
   #nudgeAfter(ms: number): void {
-    this.#dueAt.add(Math.ceil((Date.now() + ms) / 10) * 10);
-    this.#armDueTimer();
+    const at = Math.ceil((Date.now() + ms) / 10) * 10;
+    this.#due.add(at, at);
   }
 
   /**
@@ -483,29 +482,7 @@ export class Worker {
   #nudgeAt(at: number): void {
     // Already due (the claim took longer than the token's wait): claim on the next turn.
     if (at <= Date.now()) this.#nudge();
-    else {
-      this.#dueAt.add(Math.round(at));
-      this.#armDueTimer();
-    }
-  }
-
-  /** One timer, set for the earliest due time; when it fires it nudges and re-arms for the next. */
-  #armDueTimer(): void {
-    const now = Date.now();
-    let next = Number.POSITIVE_INFINITY;
-    for (const at of this.#dueAt) {
-      if (at <= now) this.#dueAt.delete(at);
-      else if (at < next) next = at;
-    }
-    if (!Number.isFinite(next)) return;
-    if (this.#retryTimer && this.#retryAt <= next) return;
-    if (this.#retryTimer) clearTimeout(this.#retryTimer);
-    this.#retryAt = next;
-    this.#retryTimer = setTimeout(() => {
-      this.#retryTimer = null;
-      this.#nudge();
-      this.#armDueTimer();
-    }, next - now);
+    else this.#due.add(Math.round(at), Math.round(at));
   }
 
   /**
@@ -950,7 +927,7 @@ export class Worker {
       while (this.#inflight.size > 0) await new Promise((r) => setTimeout(r, 10));
     }
     for (const timer of this.#timers) clearInterval(timer);
-    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    this.#due.clear();
     this.#deadlines.clear();
     const written = await this.#settler.drain(30_000);
     if (!written)
