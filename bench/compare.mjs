@@ -47,7 +47,7 @@ import {
   sleep,
   vmRss,
 } from "./lib.mjs";
-import { flaky, noop } from "./noop-tasks.mjs";
+import { flaky, noop, timedDrain } from "./noop-tasks.mjs";
 import { rawLatency, rawThroughput } from "./raw-floor.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -399,20 +399,11 @@ async function drainTwoProcesses() {
 
 /** In-process drain (this process's Reproq worker) until `n` runs are SUCCESSFUL. */
 async function drainHere(system, n, concurrency = 50) {
-  let seen = 0;
-  let allSeen;
-  const everything = new Promise((resolve) => {
-    allSeen = resolve;
+  const { elapsed } = await timedDrain({
+    n,
+    concurrency,
+    finished: async () => (await system.pending()) === 0,
   });
-  const t0 = performance.now();
-  const worker = await runWorker({ config: { concurrency }, logger: false });
-  worker.on("succeeded", () => {
-    if (++seen >= n) allSeen();
-  });
-  await everything;
-  while ((await system.pending()) > 0) await sleep(5);
-  const elapsed = performance.now() - t0;
-  await worker.stop();
   return n / (elapsed / 1000);
 }
 

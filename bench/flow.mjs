@@ -1,7 +1,8 @@
 import os from "node:os";
 import { performance } from "node:perf_hooks";
-import { deleteRateLimit, getBackend, runWorker, setRateLimit, task } from "../dist/index.js";
+import { deleteRateLimit, getBackend, runWorker, setRateLimit } from "../dist/index.js";
 import { fmt, median, ms, percentiles, revision, sleep } from "./lib.mjs";
+import { noop, timedDrain } from "./noop-tasks.mjs";
 import { openReproqDatabase } from "./reproq-db.mjs";
 
 const argv = process.argv.slice(2);
@@ -22,9 +23,6 @@ const CHUNK = 5_000;
 const TARGET_RATIO = 0.5;
 const TARGET_RATE_ERROR = 0.1;
 const QUEUE = "default";
-
-// Distinct arguments per run: identical specs would be deduplicated into one active run.
-const noop = task("bench.noop", async (_i) => null);
 
 // ---------------------------------------------------------------- database
 
@@ -130,40 +128,18 @@ async function bulkEnqueue(n, options) {
 }
 
 /**
- * Starts one worker on a pre-filled queue and times it from runWorker() until every run is
- * SUCCESSFUL in the table. Counting `succeeded` events costs nothing; the event fires before the
- * batched write, so the end is confirmed with SQL once the count is reached. Claims are counted
- * by the distinct started_at values (one claim, one transaction, one now()).
+ * Drains a pre-filled queue of `n` runs with one in-process worker (see timedDrain). Claims are
+ * counted by the distinct started_at values (one claim, one transaction, one now()).
  */
 async function drain(table, n) {
-  let succeeded = 0;
-  let allSeen;
-  const seen = new Promise((resolve) => {
-    allSeen = resolve;
-  });
-  const t0 = performance.now();
-  const cpu0 = process.cpuUsage();
-  const worker = await runWorker({ config: { concurrency: CONCURRENCY }, logger: false });
-  worker.on("succeeded", () => {
-    if (++succeeded === n) allSeen();
-  });
-  await seen;
-  for (;;) {
+  const finished = async () => {
     const { rows } = await sql.query(`SELECT count(*)::int AS n FROM ${table} WHERE status = 'SUCCESSFUL'`);
-    if (rows[0].n >= n) break;
-    await sleep(5);
-  }
-  const elapsed = performance.now() - t0;
-  const cpu = process.cpuUsage(cpu0);
-  await worker.stop();
+    return rows[0].n >= n;
+  };
+  const { elapsed, cpu } = await timedDrain({ n, concurrency: CONCURRENCY, finished });
   const { rows } = await sql.query(`SELECT count(DISTINCT started_at)::int AS claims FROM ${table}`);
   const claims = rows[0].claims;
-  return {
-    rate: n / (elapsed / 1000),
-    cpu: ((cpu.user + cpu.system) / 1000 / elapsed) * 100,
-    claims,
-    perClaim: n / claims,
-  };
+  return { rate: n / (elapsed / 1000), cpu, claims, perClaim: n / claims };
 }
 
 /** The largest number of runs of one concurrency key whose [started_at, finished_at) overlap. */

@@ -50,6 +50,33 @@ export async function startPingProbe() {
   };
 }
 
+/**
+ * Starts an in-process worker at `concurrency` on a pre-filled queue of `n` runs and times it from
+ * runWorker() until `finished()` says every run is written. Counting `succeeded` events costs
+ * nothing, but the event fires before the batched write, so once the count is reached the end is
+ * confirmed by polling `finished` every 5 ms. Returns the time taken (ms) and this process's CPU
+ * over it (% of one core).
+ */
+export async function timedDrain({ n, concurrency, finished }) {
+  let succeeded = 0;
+  let allSeen;
+  const seen = new Promise((resolve) => {
+    allSeen = resolve;
+  });
+  const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  const worker = await runWorker({ config: { concurrency }, logger: false });
+  worker.on("succeeded", () => {
+    if (++succeeded === n) allSeen();
+  });
+  await seen;
+  while (!(await finished())) await sleep(5);
+  const elapsed = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  await worker.stop();
+  return { elapsed, cpu: ((cpu.user + cpu.system) / 1000 / elapsed) * 100 };
+}
+
 /** Fails the first attempt of every tenth run, then succeeds. */
 export const flaky = task(
   "bench.flaky",

@@ -1,8 +1,8 @@
 import os from "node:os";
 import { performance } from "node:perf_hooks";
-import { getBackend, runWorker } from "../dist/index.js";
-import { fmt, median, ms, percentiles, revision, sleep } from "./lib.mjs";
-import { noop, startPingProbe } from "./noop-tasks.mjs";
+import { getBackend } from "../dist/index.js";
+import { fmt, median, ms, percentiles, revision } from "./lib.mjs";
+import { noop, startPingProbe, timedDrain } from "./noop-tasks.mjs";
 import { openReproqDatabase } from "./reproq-db.mjs";
 
 const argv = process.argv.slice(2);
@@ -94,33 +94,16 @@ async function bulkEnqueue(n) {
   return n / ((performance.now() - t0) / 1000);
 }
 
-/**
- * Starts one worker on a pre-filled queue and times it from runWorker() until every run is
- * SUCCESSFUL in the table. Counting `succeeded` events costs nothing; the event fires before the
- * batched write, so the end is confirmed with SQL once the count is reached.
- */
+/** Drains a pre-filled queue of `n` runs with one in-process worker (see timedDrain). */
 async function drain(table, concurrency, n) {
-  let succeeded = 0;
-  let allSeen;
-  const seen = new Promise((resolve) => {
-    allSeen = resolve;
-  });
-  const t0 = performance.now();
-  const cpu0 = process.cpuUsage();
-  const worker = await runWorker({ config: { concurrency }, logger: false });
-  worker.on("succeeded", () => {
-    if (++succeeded === n) allSeen();
-  });
-  await seen;
-  for (;;) {
-    const { rows } = await sql.query(`SELECT count(*)::int AS n FROM ${table} WHERE status = 'SUCCESSFUL'`);
-    if (rows[0].n >= n) break;
-    await sleep(5);
-  }
-  const elapsed = performance.now() - t0;
-  const cpu = process.cpuUsage(cpu0);
-  await worker.stop();
-  return { rate: n / (elapsed / 1000), cpu: ((cpu.user + cpu.system) / 1000 / elapsed) * 100 };
+  const { elapsed, cpu } = await timedDrain({ n, concurrency, finished: () => allSucceeded(table, n) });
+  return { rate: n / (elapsed / 1000), cpu };
+}
+
+/** Every one of the `n` runs is SUCCESSFUL in the table. */
+async function allSucceeded(table, n) {
+  const { rows } = await sql.query(`SELECT count(*)::int AS n FROM ${table} WHERE status = 'SUCCESSFUL'`);
+  return rows[0].n >= n;
 }
 
 /**
