@@ -11,7 +11,7 @@ import { Listener } from "./db/listener.js";
 import { type MigrateResult, type MigrationStatus, migrationStatus, runMigrations } from "./db/migrate.js";
 import { assertSchemaName, channelName } from "./db/names.js";
 import { createPool, disablePreparedStatements, mapDatabaseError, type Queryable } from "./db/pool.js";
-import { withTransaction } from "./db/transaction.js";
+import { withClientTransaction, withTransaction } from "./db/transaction.js";
 import {
   ConfigError,
   ConflictError,
@@ -392,14 +392,18 @@ export class Backend implements ResultSource {
     );
   }
 
-  /** @internal Runs `fn` in one transaction: the caller's, when given its client, else a pooled one. */
+  /**
+   * @internal Runs `fn` as one transaction: under a savepoint in the caller's transaction when given
+   * its client (or a transaction of its own on that client when it has none open), else on a pooled
+   * connection.
+   */
   async transaction<T>(
     client: Queryable | undefined,
     fn: (db: Queryable, schema: string) => Promise<T>,
   ): Promise<T> {
     const state = await this.#ready();
     try {
-      if (client) return await fn(client, state.schema);
+      if (client) return await withClientTransaction(client, (c) => fn(c, state.schema));
       return await withTransaction(state.pool, (c) => fn(c, state.schema));
     } catch (error) {
       throw mapDatabaseError(error, state.schema);

@@ -385,6 +385,56 @@ describe("enqueue", () => {
     }
   });
 
+  it("writes a workflow whole or not at all on a client of the caller's, in a transaction or not", async () => {
+    // A workflow takes several statements; make the last one (the workflow row) fail on demand.
+    await ctx.db.pool.query(`
+      CREATE FUNCTION reproq.test_fail_workflow() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF current_setting('reproq_test.fail_workflow', true) = 'on' THEN RAISE EXCEPTION 'injected failure'; END IF;
+        RETURN NEW;
+      END $$;
+      CREATE TRIGGER test_fail_workflow BEFORE INSERT ON reproq.workflow_runs
+        FOR EACH ROW EXECUTE FUNCTION reproq.test_fail_workflow();`);
+    const client = await ctx.db.pool.connect();
+    try {
+      const before = [await count("task_runs"), await count("workflow_runs")];
+      await client.query("SET reproq_test.fail_workflow = 'on'");
+      // No transaction open on the client: the runs inserted before the failure are undone too.
+      await expect(group([resize, ["auto1"]], [resize, ["auto2"]]).enqueue({ client })).rejects.toThrow(
+        /injected failure/,
+      );
+      expect([await count("task_runs"), await count("workflow_runs")]).toEqual(before);
+
+      // Inside the caller's transaction: the failure undoes only the workflow, and the transaction
+      // goes on to commit the caller's other writes and a later workflow.
+      await client.query("BEGIN");
+      await client.query("CREATE TEMP TABLE caller_rows (x int)");
+      await client.query("INSERT INTO caller_rows VALUES (1)");
+      await expect(chain([shout, ["in-tx"]], [shout, ["in-tx2"]]).enqueue({ client })).rejects.toThrow(
+        /injected failure/,
+      );
+      await client.query("SET reproq_test.fail_workflow = 'off'");
+      const later = await group([resize, ["tx-later"]]).enqueue({ client });
+      await client.query("INSERT INTO caller_rows VALUES (2)");
+      await client.query("COMMIT");
+      expect((await client.query("SELECT count(*)::int AS n FROM caller_rows")).rows[0].n).toBe(2);
+      expect([await count("task_runs"), await count("workflow_runs")]).toEqual([
+        before[0]! + 1,
+        before[1]! + 1,
+      ]);
+      expect((await getWorkflow(later[0]!.workflowId!)).members).toHaveLength(1);
+
+      // Outside a transaction, a workflow that succeeds is committed at once.
+      const auto = await group([resize, ["auto3"]]).enqueue({ client });
+      expect((await getWorkflow(auto[0]!.workflowId!)).members).toHaveLength(1);
+    } finally {
+      client.release();
+      await ctx.db.pool.query(
+        "DROP TRIGGER test_fail_workflow ON reproq.workflow_runs; DROP FUNCTION reproq.test_fail_workflow()",
+      );
+    }
+  });
+
   it("writes nothing when any step is invalid", async () => {
     const before = [await count("task_runs"), await count("workflow_runs")];
     const notATask = { name: "nope" } as unknown as typeof notify;
