@@ -10,7 +10,13 @@ import type { ReproqConfig, ReproqConfigInput } from "./config/schema.js";
 import { Listener } from "./db/listener.js";
 import { type MigrateResult, type MigrationStatus, migrationStatus, runMigrations } from "./db/migrate.js";
 import { assertSchemaName, channelName } from "./db/names.js";
-import { createPool, disablePreparedStatements, mapDatabaseError, type Queryable } from "./db/pool.js";
+import {
+  createPool,
+  disableClientPreparedStatements,
+  disablePreparedStatements,
+  mapDatabaseError,
+  type Queryable,
+} from "./db/pool.js";
 import { withClientTransaction, withTransaction } from "./db/transaction.js";
 import {
   ConfigError,
@@ -225,6 +231,7 @@ export class Backend implements ResultSource {
       }
       return runs;
     };
+    if (client && !state.config.preparedStatements) disableClientPreparedStatements(client);
     let rows: Array<{ row: TaskRunRow; deduplicated: boolean }>;
     if (!client && !state.config.dedupActive && items.length >= 2 * PIPELINE_CHUNK) {
       rows = await this.#insertPipelined(state, items.length, prepareRange);
@@ -403,7 +410,10 @@ export class Backend implements ResultSource {
   ): Promise<T> {
     const state = await this.#ready();
     try {
-      if (client) return await withClientTransaction(client, (c) => fn(c, state.schema));
+      if (client) {
+        if (!state.config.preparedStatements) disableClientPreparedStatements(client);
+        return await withClientTransaction(client, (c) => fn(c, state.schema));
+      }
       return await withTransaction(state.pool, (c) => fn(c, state.schema));
     } catch (error) {
       throw mapDatabaseError(error, state.schema);

@@ -26,6 +26,28 @@ describe("preparedStatements: false", () => {
     expect(rows[0]!.n).toBe(0);
   });
 
+  it("enqueues unnamed on a client of the application's own pool too", async () => {
+    const pool = createPool({ url: ctx.db.url, max: 1 });
+    const client = await pool.connect();
+    try {
+      await client.query("BEGIN");
+      await echo.using({ client }).enqueue(3);
+      await getBackend().bulkEnqueue(
+        [
+          [echo, [4]],
+          [echo, [5]],
+        ],
+        { client },
+      );
+      await client.query("COMMIT");
+      const { rows } = await client.query<{ n: number }>(PREPARED);
+      expect(rows[0]!.n).toBe(0);
+    } finally {
+      client.release();
+      await pool.end();
+    }
+  });
+
   it("claims and settles with unnamed statements on a pool that has them off, named otherwise", async () => {
     await getBackend().bulkEnqueue(Array.from({ length: 20 }, (_, i) => [echo, [100 + i]] as const));
     for (const preparedStatements of [false, true]) {

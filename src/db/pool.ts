@@ -43,6 +43,15 @@ export function disablePreparedStatements(pool: pg.Pool): void {
   pool.on("acquire", (client) => unnamed.add(client));
 }
 
+/**
+ * Named prepared statements off for one client the application passed in (`{ client }`) while the
+ * preparedStatements setting is off: it may come from a pool of the application's own, behind the
+ * same pooler.
+ */
+export function disableClientPreparedStatements(client: Queryable): void {
+  unnamed.add(client);
+}
+
 /** Whether statements sent through `db` may be named prepared statements. */
 export function usesPreparedStatements(db: Queryable): boolean {
   return !unnamed.has(db);
