@@ -9,7 +9,9 @@
 //    of 10,000 (Reproq bulkEnqueue, graphile-worker addJobs, pg-boss insert);
 // 2. drain rate: a pre-filled queue of no-op jobs, one worker process at concurrency 10 and 100
 //    (bench/compare-worker.mjs, timed inside it from starting the worker until every job is
-//    finished in the database), and for Reproq two `reproq worker --concurrency 50` processes;
+//    finished in the database), and for Reproq two `reproq worker --concurrency 50` processes; and
+//    two raw-SQL drain floors (bench/raw-floor.mjs: 4 connections claiming 500 with SKIP LOCKED and
+//    deleting them, or keeping them with a result written in place);
 // 3. enqueue + drain end to end: 4 producers enqueue the same number of jobs in bulk calls of 500
 //    while one worker process at concurrency 10 drains them, timed from the first enqueue until the
 //    last job is finished in the database; Reproq's rate is compared with a raw-SQL floor
@@ -48,7 +50,7 @@ import {
   vmRss,
 } from "./lib.mjs";
 import { flaky, noop, timedDrain } from "./noop-tasks.mjs";
-import { rawLatency, rawThroughput } from "./raw-floor.mjs";
+import { rawDrain, rawLatency, rawThroughput } from "./raw-floor.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "..");
@@ -110,7 +112,16 @@ const log = (line) =>
 const srv = await openServer({ dataDir: ".reproq/bench-compare-pg", prefix: "reproq_compare_" });
 const urls = {};
 const systems = {};
-const out = { enqueue: {}, drain: [], twoProcess: null, e2e: {}, floor: null, latency: {}, flow: null };
+const out = {
+  enqueue: {},
+  drain: [],
+  twoProcess: null,
+  drainFloor: {},
+  e2e: {},
+  floor: null,
+  latency: {},
+  flow: null,
+};
 let info;
 
 try {
@@ -142,6 +153,18 @@ try {
   if (TWO_PROCESSES) {
     log("drain: reproq, two worker processes");
     out.twoProcess = await drainTwoProcesses();
+  }
+  // What the server drains with no queue library at all: completed jobs deleted (as
+  // graphile-worker does) or kept with a result written in place (as Reproq keeps runs).
+  for (const keep of [false, true]) {
+    log(`raw-SQL drain floor: ${keep ? "results kept" : "deleted"}`);
+    await checkpoint(systems.reproq);
+    out.drainFloor[keep ? "keep" : "delete"] = await rawDrain(urls.raw, {
+      jobs: DRAIN,
+      connections: E2E_PRODUCERS,
+      batch: E2E_BATCH,
+      keep,
+    });
   }
 
   // ---- 3. enqueue + drain end to end, and the raw-SQL floor
@@ -567,6 +590,25 @@ function report() {
       "-",
     ]);
   }
+  const reproq10 = drainOf("reproq", "default", 10);
+  const graphile10 = drainOf("graphile", "batched", 10);
+  for (const [key, how] of [
+    ["delete", "completion deletes the jobs"],
+    ["keep", "completion keeps each job and writes its result (an UPDATE)"],
+  ]) {
+    const d = out.drainFloor[key];
+    if (!d) continue;
+    const needed = graphile10 ? graphile10.rate * TARGET_DRAIN_RATIO : 0;
+    rows.push([
+      `- raw-SQL drain floor (pg driver, no queue library): ${d.connections} connections each claiming up to ${d.batch} with SKIP LOCKED, ${how}; ${fmt(d.jobs)} jobs`,
+      `${fmt(d.rate)}/s (floor)`,
+      "",
+      "",
+      "",
+      "",
+      `Reproq at concurrency 10 / floor: ${reproq10 ? (reproq10.rate / d.rate).toFixed(2) : "-"}; floor / (${TARGET_DRAIN_RATIO}x graphile batched): ${needed ? (d.rate / needed).toFixed(2) : "-"}`,
+    ]);
+  }
   const floor = out.floor?.throughput;
   if (floor) {
     const e2e = out.e2e;
@@ -689,7 +731,7 @@ function report() {
     `- graphile-worker batched: ${VARIANTS.graphile.batched}`,
     `- graphile-worker defaults: ${VARIANTS.graphile.defaults}`,
     `- pg-boss: ${VARIANTS.pgboss.default}; createQueue before send`,
-    `- raw-SQL floor: a plain table (bigserial id, jsonb payload, run_at, locked_by/locked_at) in its own database; ${E2E_PRODUCERS} connections, autocommit statements, claim with \`UPDATE ... WHERE id = ANY(ARRAY(SELECT ... FOR UPDATE SKIP LOCKED))\`, delete with \`id = ANY($1)\``,
+    `- raw-SQL floor: a plain table (bigserial id, jsonb payload, run_at, locked_by/locked_at) in its own database; ${E2E_PRODUCERS} connections, autocommit statements, claim with \`UPDATE ... WHERE id = ANY(ARRAY(SELECT ... FOR UPDATE SKIP LOCKED))\`, delete with \`id = ANY($1)\` (the results-kept drain floor: \`UPDATE ... SET finished_at, result WHERE id = ANY($1)\`)`,
     `- method: each system in its own fresh database on the same server; drains in a separate worker process per system, queue filled with bulk calls of ${fmt(BULK)} then VACUUM (ANALYZE), each timed row started once no autovacuum worker is busy and after a CHECKPOINT, timed from starting the worker until no unfinished job is left in the database, capped at ${CAP_MS / 1000} s; end to end: worker process started on an empty queue, then timed from the first enqueue until it sees no unfinished job; latency on a worker at concurrency 10, probes one after another, stopped after ${PROBE_BUDGET_MS / 1000} s`,
     "",
     "| measurement | Reproq | graphile-worker | Reproq / graphile | pg-boss | Reproq / pg-boss | target |",

@@ -5,6 +5,10 @@
 // - throughput: `connections` connections, each looping "insert `batch` jobs, claim up to `batch`
 //   with FOR UPDATE SKIP LOCKED, delete the claimed batch" until `jobs` jobs were inserted and every
 //   one of them is deleted. Rate = jobs / wall time of the whole cycle.
+// - drain: the same table pre-filled with `jobs` jobs and vacuumed, then `connections` connections
+//   looping "claim up to `batch`, complete them" until none is left. Completing deletes the jobs
+//   (as graphile-worker does) or, with `keep`, marks them finished and stores a result in place (the
+//   least a queue that keeps results must write: one more update, HOT since no index covers it).
 // - latency: a claimer LISTENs; a producer inserts one job and NOTIFYs in the same statement; the
 //   claimer claims on the notification. Time from before the insert to the claim's answer.
 import { performance } from "node:perf_hooks";
@@ -25,7 +29,9 @@ const SQL = {
       payload jsonb NOT NULL,
       run_at timestamptz NOT NULL DEFAULT now(),
       locked_by text,
-      locked_at timestamptz
+      locked_at timestamptz,
+      finished_at timestamptz,
+      result jsonb
     );
     CREATE INDEX ${TABLE}_ready ON ${TABLE} (run_at, id) WHERE locked_at IS NULL;`,
   insert: `INSERT INTO ${TABLE} (payload) SELECT * FROM unnest($1::jsonb[])`,
@@ -37,6 +43,7 @@ const SQL = {
       ORDER BY run_at, id LIMIT $2 FOR UPDATE SKIP LOCKED))
     RETURNING id, payload`,
   complete: `DELETE FROM ${TABLE} WHERE id = ANY($1::bigint[])`,
+  completeKeep: `UPDATE ${TABLE} SET finished_at = now(), result = 'null' WHERE id = ANY($1::bigint[])`,
 };
 
 async function connect(databaseUrl) {
@@ -82,6 +89,47 @@ export async function rawThroughput(databaseUrl, { jobs, connections = 4, batch 
     await Promise.all(clients.map(loop));
     const elapsed = performance.now() - t0;
     return { rate: jobs / (elapsed / 1000), elapsed, jobs, connections, batch };
+  } finally {
+    await clients[0].query(`DROP TABLE IF EXISTS ${TABLE}`).catch(() => {});
+    await Promise.all(clients.map((c) => c.end().catch(() => {})));
+  }
+}
+
+/**
+ * Drain of `jobs` pre-inserted no-op jobs by `connections` claim-and-complete loops; completion
+ * deletes the jobs, or with `keep` stores a result in place. Returns { rate, elapsed, jobs, ... }.
+ * @param {string} databaseUrl
+ */
+export async function rawDrain(databaseUrl, { jobs, connections = 4, batch = 500, keep = false }) {
+  const clients = await Promise.all(Array.from({ length: connections }, () => connect(databaseUrl)));
+  try {
+    await clients[0].query(SQL.create);
+    for (let done = 0; done < jobs; done += 10_000) {
+      const payloads = Array.from({ length: Math.min(10_000, jobs - done) }, (_, i) =>
+        JSON.stringify({ i: done + i }),
+      );
+      await clients[0].query(SQL.insert, [payloads]);
+    }
+    await clients[0].query(`VACUUM (ANALYZE) ${TABLE}`);
+    await clients[0].query("CHECKPOINT").catch(() => {});
+    let finished = 0;
+    const loop = async (client, k) => {
+      const claim = { name: "raw-claim", text: SQL.claim };
+      const complete = keep
+        ? { name: "raw-complete-keep", text: SQL.completeKeep }
+        : { name: "raw-complete", text: SQL.complete };
+      for (;;) {
+        const { rows } = await client.query({ ...claim, values: [`raw-${k}`, batch] });
+        if (rows.length === 0) return;
+        await client.query({ ...complete, values: [rows.map((r) => r.id)] });
+        finished += rows.length;
+      }
+    };
+    const t0 = performance.now();
+    await Promise.all(clients.map(loop));
+    const elapsed = performance.now() - t0;
+    if (finished !== jobs) throw new Error(`raw drain finished ${finished} of ${jobs} jobs`);
+    return { rate: jobs / (elapsed / 1000), elapsed, jobs, connections, batch, keep };
   } finally {
     await clients[0].query(`DROP TABLE IF EXISTS ${TABLE}`).catch(() => {});
     await Promise.all(clients.map((c) => c.end().catch(() => {})));
