@@ -49,9 +49,35 @@ async function ensureTemplate(adminUrl: string): Promise<string> {
     // Renaming last makes a half-built template impossible to pick up after a crash.
     await admin.query(`ALTER DATABASE "${building}" RENAME TO "${template}"`);
     await admin.query(`ALTER DATABASE "${template}" IS_TEMPLATE true`);
+    await dropOldTemplates(admin, template);
     return template;
   } finally {
     await admin.end();
+  }
+}
+
+/** Templates kept besides the current one: a run of other code may still be cloning them. */
+const OTHER_TEMPLATES_KEPT = 2;
+
+/**
+ * Each change to the migrations builds a new template. Older ones are dropped, except the most
+ * recently created few (highest OIDs), which a concurrent run of other code on the same server may
+ * still use; one in use cannot be dropped, and is left for a later run.
+ */
+async function dropOldTemplates(admin: pg.Client, current: string): Promise<void> {
+  const { rows } = await admin.query<{ datname: string }>(
+    `SELECT datname FROM pg_database
+      WHERE datname ~ '^reproq_tpl_[0-9a-f]{12}$' AND datname <> $1
+      ORDER BY oid DESC OFFSET $2`,
+    [current, OTHER_TEMPLATES_KEPT],
+  );
+  for (const { datname } of rows) {
+    try {
+      await admin.query(`ALTER DATABASE "${datname}" IS_TEMPLATE false`);
+      await admin.query(`DROP DATABASE "${datname}"`);
+    } catch {
+      // In use by another run at this moment: a later run drops it.
+    }
   }
 }
 
