@@ -11,6 +11,9 @@ export const SYSTEMS = ["reproq", "graphile", "pgboss"];
 export const VARIANTS = {
   reproq: {
     default: "defaults (poolSize 10, prefetch up to 1000, in-process executor, LISTEN/NOTIFY wake-ups)",
+    // A secondary row, as graphile-worker's defaults are: the targets are judged on Reproq's defaults.
+    nodedup:
+      "dedupActive: false (identical active runs are not deduplicated, so no run enters the dedup index); otherwise defaults",
   },
   graphile: {
     batched: "localQueue { size: 500 }, completeJobBatchDelay 0, failJobBatchDelay 0 (maxPoolSize 10)",
@@ -59,12 +62,16 @@ export async function openSystem(system, databaseUrl) {
     const { close, configure, getBackend, migrate, runWorker } = await import("../dist/index.js");
     const { noop, startPingProbe } = await import("./noop-tasks.mjs");
     // A neutral cwd, so a config file in the project cannot change the settings measured.
-    configure({ databaseUrl, cwd: os.tmpdir() });
+    const useVariant = (variant = "default") =>
+      configure({ databaseUrl, cwd: os.tmpdir(), dedupActive: variant !== "nodedup" });
+    useVariant();
     const { schema } = await migrate();
     const table = `"${schema}".task_runs`;
     return {
       sql,
       table,
+      /** Producer settings of a variant (dedupActive is decided when runs are enqueued). */
+      useVariant,
       enqueueOne: () => noop.enqueue(seq++),
       bulk: (n) => getBackend().bulkEnqueue(Array.from({ length: n }, () => [noop, [seq++]])),
       pending: () => count(`SELECT count(*)::int AS n FROM ${table} WHERE status <> 'SUCCESSFUL'`),

@@ -23,7 +23,8 @@
 // then Reproq-only rows: 1,000 concurrency keys, a rate limit, retries where 10% of runs fail once.
 //
 // Each peer runs at its recommended high-throughput settings (compare-systems.mjs VARIANTS, printed
-// in the report); graphile-worker's defaults are a secondary row. Reproq runs with its defaults.
+// in the report); graphile-worker's defaults are a secondary row. Reproq runs with its defaults; a
+// secondary row gives its bulk, drain and end-to-end rates with dedupActive off.
 //
 // Uses DATABASE_URL's server when set, else an embedded PostgreSQL in .reproq/bench-compare-pg
 // with default durability, so commits really wait for fsync.
@@ -137,6 +138,10 @@ try {
     log(`enqueue: ${name}`);
     out.enqueue[name] = await enqueueRates(systems[name]);
   }
+  log("enqueue: reproq nodedup (bulk)");
+  systems.reproq.useVariant("nodedup");
+  out.enqueue.reproqNoDedup = await bulkRate(systems.reproq);
+  systems.reproq.useVariant();
 
   // ---- 2. drains, systems alternating at each concurrency
   for (const concurrency of [10, 100]) {
@@ -145,6 +150,7 @@ try {
       ["graphile", "batched"],
       ["graphile", "defaults"],
       ["pgboss", "default"],
+      ["reproq", "nodedup"],
     ]) {
       log(`drain: ${name} ${variant} concurrency ${concurrency}`);
       out.drain.push({ name, variant, concurrency, ...(await drainInChild(name, variant, concurrency)) });
@@ -177,9 +183,10 @@ try {
     ["reproq", "default"],
     ["graphile", "batched"],
     ["pgboss", "default"],
+    ["reproq", "nodedup"],
   ]) {
     log(`end to end: ${name} ${variant}`);
-    out.e2e[name] = await endToEnd(name, variant);
+    out.e2e[variant === "nodedup" ? "reproqNoDedup" : name] = await endToEnd(name, variant);
   }
 
   // ---- 4. latency on idle workers, and the raw-SQL floor
@@ -226,15 +233,20 @@ async function enqueueRates(system) {
   );
   const concurrent = SINGLE / ((performance.now() - t0) / 1000);
 
+  return { single, concurrent, ...(await bulkRate(system)) };
+}
+
+/** Bulk calls of BULK jobs into an empty table: the median rate of BULK_CALLS calls. */
+async function bulkRate(system) {
   const bulk = [];
   for (let k = 0; k < BULK_CALLS; k++) {
     await system.reset();
-    t0 = performance.now();
+    const t0 = performance.now();
     await system.bulk(BULK);
     bulk.push(BULK / ((performance.now() - t0) / 1000));
   }
   await system.reset();
-  return { single, concurrent, bulk: median(bulk), bulkRuns: bulk };
+  return { bulk: median(bulk), bulkRuns: bulk };
 }
 
 /** Empties the system's table, fills it with `n` no-op jobs in calls of BULK, and vacuums and analyzes it. */
@@ -267,7 +279,9 @@ async function checkpoint(system) {
 
 /** Drains a pre-filled queue of DRAIN jobs in a worker process, timed inside that process. */
 async function drainInChild(name, variant, concurrency) {
+  systems[name].useVariant?.(variant);
   await fill(systems[name], DRAIN);
+  systems[name].useVariant?.();
   const result = await inChild(name, variant, concurrency, DRAIN);
   return { rate: result.done / (result.elapsed / 1000), ...result };
 }
@@ -284,6 +298,7 @@ async function endToEnd(name, variant) {
   await checkpoint(system);
   let t0;
   let enqueued;
+  system.useVariant?.(variant);
   const result = await inChild(name, variant, E2E_CONCURRENCY, DRAIN, async () => {
     t0 = performance.now();
     let left = DRAIN;
@@ -298,6 +313,7 @@ async function endToEnd(name, variant) {
     enqueued = performance.now() - t0;
   });
   const elapsed = performance.now() - t0;
+  system.useVariant?.();
   await system.reset();
   return {
     rate: result.done / (elapsed / 1000),
@@ -538,6 +554,10 @@ function report() {
     e.pgboss?.bulk,
     `Reproq >= ${fmt(TARGET_BULK)}/s: ${bulkTarget}`,
   );
+  const nd = e.reproqNoDedup;
+  if (nd) {
+    row(`- same, Reproq with \`dedupActive: false\``, nd.bulk, e.graphile?.bulk, e.pgboss?.bulk, "-");
+  }
   const drainOf = (name, variant, concurrency) =>
     out.drain.find((d) => d.name === name && d.variant === variant && d.concurrency === concurrency);
   const drainCell = (d) =>
@@ -559,6 +579,18 @@ function report() {
       ratio(r?.rate, pb?.rate),
       `Reproq >= ${TARGET_DRAIN_RATIO}x graphile batched: ${met}`,
     ]);
+    const rn = drainOf("reproq", "nodedup", concurrency);
+    if (rn) {
+      rows.push([
+        "- same, Reproq with `dedupActive: false` (runs enqueued without dedup keys)",
+        drainCell(rn),
+        `${drainCell(gb)} (batched)`,
+        ratio(rn.rate, gb?.rate),
+        drainCell(pb),
+        ratio(rn.rate, pb?.rate),
+        "-",
+      ]);
+    }
     rows.push([
       `- same, graphile-worker defaults`,
       drainCell(r),
@@ -627,6 +659,17 @@ function report() {
       ratio(e2e.reproq?.rate, e2e.pgboss?.rate),
       `Reproq >= ${TARGET_FLOOR_SHARE * 100}% of the raw-SQL floor: ${share >= TARGET_FLOOR_SHARE ? "met" : "missed"} (${(share * 100).toFixed(0)}%)`,
     ]);
+    if (e2e.reproqNoDedup) {
+      rows.push([
+        "- same, Reproq with `dedupActive: false`",
+        e2eCell(e2e.reproqNoDedup),
+        `${e2eCell(e2e.graphile)} (batched)`,
+        ratio(e2e.reproqNoDedup.rate, e2e.graphile?.rate),
+        e2eCell(e2e.pgboss),
+        ratio(e2e.reproqNoDedup.rate, e2e.pgboss?.rate),
+        `Reproq end to end / floor: ${(e2e.reproqNoDedup.rate / floor.rate).toFixed(2)}`,
+      ]);
+    }
     rows.push([
       `- raw-SQL floor (pg driver, no queue library): ${floor.connections} connections each looping insert ${floor.batch}, claim up to ${floor.batch} with SKIP LOCKED, delete them; ${fmt(floor.jobs)} jobs`,
       `${fmt(floor.rate)}/s (floor)`,
@@ -728,6 +771,7 @@ function report() {
     `- durability: fsync=${info?.fsync}, synchronous_commit=${info?.synchronousCommit}; shared_buffers=${info?.sharedBuffers}`,
     `- versions: reproq ${versions.reproq}, graphile-worker ${versions.graphile}, pg-boss ${versions.pgboss}`,
     `- Reproq: ${VARIANTS.reproq.default}`,
+    `- Reproq secondary rows: ${VARIANTS.reproq.nodedup}`,
     `- graphile-worker batched: ${VARIANTS.graphile.batched}`,
     `- graphile-worker defaults: ${VARIANTS.graphile.defaults}`,
     `- pg-boss: ${VARIANTS.pgboss.default}; createQueue before send`,
