@@ -15,71 +15,81 @@ const RUNS = numericFlag("runs", 30_000);
 const ROUNDS = numericFlag("rounds", 3);
 const BATCH = 1_000;
 
-const INDEXES = {
-  claim: `(queue_name, priority DESC, run_after, result_id) WHERE status = 'READY'`,
-  claimOrder: `(priority DESC, run_after, result_id) WHERE status = 'READY'`,
-  dedup: `(dedup_key) WHERE dedup_key IS NOT NULL AND status IN ('READY','RUNNING','WAITING')`,
-  expiry: `(expires_at) WHERE expires_at IS NOT NULL AND status IN ('READY','WAITING')`,
-  finished: `(status, finished_at) WHERE status IN ('SUCCESSFUL','FAILED','CANCELLED','EXPIRED')`,
-  lease: `(leased_until) WHERE status = 'RUNNING'`,
-  parent: `(parent_id) WHERE parent_id IS NOT NULL`,
-  workflow: `(workflow_id) WHERE workflow_id IS NOT NULL`,
+const bench = await openReproqDatabase({ dataDir: ".reproq/bench-pg", prefix: "reproq_indexes_" });
+const { sql, table } = bench;
+const T = table.replace(/task_runs$/, "index_costs");
+
+// The shipped table's own definitions, read from the migrated schema, so the copies follow every
+// migration: its secondary indexes by short name ("lease" for task_runs_lease_idx), its
+// AFTER UPDATE triggers, and its fillfactor.
+const { shown } = (await sql.query("SELECT $1::regclass::text AS shown", [table])).rows[0];
+const onCopy = (def) => {
+  if (!def.includes(` ON ${shown} `)) throw new Error(`unexpected definition: ${def}`);
+  return def.replace(` ON ${shown} `, ` ON ${T} `);
 };
+const INDEXES = Object.fromEntries(
+  (
+    await sql.query(
+      `SELECT c.relname AS name, pg_get_indexdef(i.indexrelid) AS def
+         FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+        WHERE i.indrelid = $1::regclass AND NOT i.indisprimary`,
+      [table],
+    )
+  ).rows.map(({ name, def }) => [
+    name.replace(/^task_runs_/, "").replace(/_idx$/, ""),
+    onCopy(def).replace(`INDEX ${name} `, `INDEX index_costs_${name} `),
+  ]),
+);
+const TRIGGERS = (
+  await sql.query(
+    `SELECT pg_get_triggerdef(oid) AS def FROM pg_trigger
+      WHERE tgrelid = $1::regclass AND NOT tgisinternal AND pg_get_triggerdef(oid) LIKE '%AFTER UPDATE%'`,
+    [table],
+  )
+).rows.map(({ def }) => onCopy(def));
+const SHIPPED_FILLFACTOR = Number(
+  (
+    await sql.query(
+      `SELECT coalesce(substring(array_to_string(reloptions, ',') FROM 'fillfactor=([0-9]+)'), '100') AS f
+         FROM pg_class WHERE oid = $1::regclass`,
+      [table],
+    )
+  ).rows[0].f,
+);
 const ALL = Object.keys(INDEXES);
-const without = (...names) => ALL.filter((n) => !names.includes(n));
+const without = (...names) => {
+  for (const name of names) if (!ALL.includes(name)) throw new Error(`task_runs has no index "${name}"`);
+  return ALL.filter((n) => !names.includes(n));
+};
 const VARIANTS = [
-  { label: "as shipped (fillfactor 85)", indexes: ALL },
+  { label: `as shipped (fillfactor ${SHIPPED_FILLFACTOR})`, indexes: ALL },
   { label: "without the lease index", indexes: without("lease") },
-  { label: "without the dedup index", indexes: without("dedup") },
+  { label: "without the dedup index", indexes: without("dedup_active") },
   {
     label: "without the lease, dedup, finished and expiry indexes",
-    indexes: without("lease", "dedup", "finished", "expiry"),
+    indexes: without("lease", "dedup_active", "finished", "expiry"),
   },
   {
     // No index mentions status or any column a settle writes: a settle can be a HOT update when
     // its page has room (fillfactor 50 leaves it).
     label: "no index on status (claim index on a `ready` flag), fillfactor 50",
-    indexes: ["parent", "workflow"],
+    indexes: ["parent", "workflow"].filter((n) => ALL.includes(n)),
     readyFlag: true,
     fillfactor: 50,
   },
 ];
 
-const bench = await openReproqDatabase({ dataDir: ".reproq/bench-pg", prefix: "reproq_indexes_" });
-const { sql } = bench;
-const T = "reproq.index_costs";
-const FINAL = "('SUCCESSFUL','FAILED','CANCELLED','EXPIRED')";
-const TRIGGERS = [
-  [
-    "advance_workflow",
-    `new.workflow_id IS NOT NULL AND new.status IN ${FINAL} AND old.status IS DISTINCT FROM new.status`,
-  ],
-  [
-    "notify_finished",
-    `new.status IN ${FINAL} AND old.status IS DISTINCT FROM new.status AND (pg_trigger_depth() > 0 OR current_setting('reproq.finish_notified', true) IS DISTINCT FROM 'on')`,
-  ],
-  [
-    "track_slots",
-    `(old.status = 'RUNNING') IS DISTINCT FROM (new.status = 'RUNNING') AND (new.lock_key IS NOT NULL OR new.concurrency_key IS NOT NULL AND new.concurrency_limit > 0) AND (pg_trigger_depth() > 0 OR current_setting('reproq.slots_counted', true) IS DISTINCT FROM 'on')`,
-  ],
-];
-
 async function build(variant) {
   await sql.query(`DROP TABLE IF EXISTS ${T}`);
-  await sql.query(`CREATE TABLE ${T} (LIKE reproq.task_runs INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING IDENTITY)
-                   WITH (fillfactor = ${variant.fillfactor ?? 85})`);
+  await sql.query(`CREATE TABLE ${T} (LIKE ${table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING IDENTITY)
+                   WITH (fillfactor = ${variant.fillfactor ?? SHIPPED_FILLFACTOR})`);
   await sql.query(`ALTER TABLE ${T} ADD PRIMARY KEY (result_id)`);
   if (variant.readyFlag) {
     await sql.query(`ALTER TABLE ${T} ADD COLUMN ready boolean NOT NULL DEFAULT true`);
     await sql.query(`CREATE INDEX ON ${T} (queue_name, priority DESC, run_after, result_id) WHERE ready`);
   }
-  for (const name of variant.indexes) {
-    await sql.query(`CREATE ${name === "dedup" ? "UNIQUE " : ""}INDEX ON ${T} ${INDEXES[name]}`);
-  }
-  for (const [fn, when] of TRIGGERS) {
-    await sql.query(`CREATE TRIGGER ${fn} AFTER UPDATE OF status ON ${T} FOR EACH ROW WHEN (${when})
-                     EXECUTE FUNCTION reproq.${fn}()`);
-  }
+  for (const name of variant.indexes) await sql.query(INDEXES[name]);
+  for (const def of TRIGGERS) await sql.query(def);
   // Rows of a no-op run's size: a spec of about 230 bytes, a provenance of about 250.
   await sql.query(`INSERT INTO ${T} (queue_name, spec_json, spec_hash, dedup_key, task_path, provenance_json)
     SELECT 'default', s.spec, s.hash, s.hash, 'bench.noop',
