@@ -46,10 +46,25 @@ const SQL = {
   completeKeep: `UPDATE ${TABLE} SET finished_at = now(), result = 'null' WHERE id = ANY($1::bigint[])`,
 };
 
-async function connect(databaseUrl) {
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
-  return client;
+/**
+ * Runs `fn` with `connections` clients on a fresh raw_jobs table, then drops the table and closes
+ * the clients, whatever `fn` did.
+ */
+async function withRawTable(databaseUrl, connections, fn) {
+  const clients = await Promise.all(
+    Array.from({ length: connections }, async () => {
+      const client = new pg.Client({ connectionString: databaseUrl });
+      await client.connect();
+      return client;
+    }),
+  );
+  try {
+    await clients[0].query(SQL.create);
+    return await fn(clients);
+  } finally {
+    await clients[0].query(`DROP TABLE IF EXISTS ${TABLE}`).catch(() => {});
+    await Promise.all(clients.map((c) => c.end().catch(() => {})));
+  }
 }
 
 /**
@@ -57,9 +72,7 @@ async function connect(databaseUrl) {
  * @param {string} databaseUrl
  */
 export async function rawThroughput(databaseUrl, { jobs, connections = 4, batch = 500 }) {
-  const clients = await Promise.all(Array.from({ length: connections }, () => connect(databaseUrl)));
-  try {
-    await clients[0].query(SQL.create);
+  return withRawTable(databaseUrl, connections, async (clients) => {
     let toInsert = jobs;
     let finished = 0;
     const loop = async (client, k) => {
@@ -89,10 +102,7 @@ export async function rawThroughput(databaseUrl, { jobs, connections = 4, batch 
     await Promise.all(clients.map(loop));
     const elapsed = performance.now() - t0;
     return { rate: jobs / (elapsed / 1000), elapsed, jobs, connections, batch };
-  } finally {
-    await clients[0].query(`DROP TABLE IF EXISTS ${TABLE}`).catch(() => {});
-    await Promise.all(clients.map((c) => c.end().catch(() => {})));
-  }
+  });
 }
 
 /**
@@ -101,9 +111,7 @@ export async function rawThroughput(databaseUrl, { jobs, connections = 4, batch 
  * @param {string} databaseUrl
  */
 export async function rawDrain(databaseUrl, { jobs, connections = 4, batch = 500, keep = false }) {
-  const clients = await Promise.all(Array.from({ length: connections }, () => connect(databaseUrl)));
-  try {
-    await clients[0].query(SQL.create);
+  return withRawTable(databaseUrl, connections, async (clients) => {
     for (let done = 0; done < jobs; done += 10_000) {
       const payloads = Array.from({ length: Math.min(10_000, jobs - done) }, (_, i) =>
         JSON.stringify({ i: done + i }),
@@ -130,10 +138,7 @@ export async function rawDrain(databaseUrl, { jobs, connections = 4, batch = 500
     const elapsed = performance.now() - t0;
     if (finished !== jobs) throw new Error(`raw drain finished ${finished} of ${jobs} jobs`);
     return { rate: jobs / (elapsed / 1000), elapsed, jobs, connections, batch, keep };
-  } finally {
-    await clients[0].query(`DROP TABLE IF EXISTS ${TABLE}`).catch(() => {});
-    await Promise.all(clients.map((c) => c.end().catch(() => {})));
-  }
+  });
 }
 
 /**
@@ -142,9 +147,7 @@ export async function rawDrain(databaseUrl, { jobs, connections = 4, batch = 500
  * @param {string} databaseUrl
  */
 export async function rawLatency(databaseUrl, { samples }) {
-  const [producer, claimer] = await Promise.all([connect(databaseUrl), connect(databaseUrl)]);
-  try {
-    await producer.query(SQL.create);
+  return withRawTable(databaseUrl, 2, async ([producer, claimer]) => {
     await claimer.query(`LISTEN ${CHANNEL}`);
     let wake = () => {};
     claimer.on("notification", () => wake());
@@ -164,8 +167,5 @@ export async function rawLatency(databaseUrl, { samples }) {
       await claimer.query({ ...complete, values: [rows.map((r) => r.id)] });
     }
     return { p: percentiles(times), n: times.length };
-  } finally {
-    await producer.query(`DROP TABLE IF EXISTS ${TABLE}`).catch(() => {});
-    await Promise.all([producer.end().catch(() => {}), claimer.end().catch(() => {})]);
-  }
+  });
 }
