@@ -8,7 +8,6 @@ import type pg from "pg";
 import { loadConfig, type ResolvedConfig } from "./config/load.js";
 import type { ReproqConfig, ReproqConfigInput } from "./config/schema.js";
 import { Listener } from "./db/listener.js";
-import { type MigrateResult, type MigrationStatus, migrationStatus, runMigrations } from "./db/migrate.js";
 import { assertSchemaName, channelName } from "./db/names.js";
 import {
   createPool,
@@ -18,6 +17,7 @@ import {
   type Queryable,
 } from "./db/pool.js";
 import { withClientTransaction, withTransaction } from "./db/transaction.js";
+import type { EnqueueOptions, TaskDefinition } from "./definition.js";
 import {
   ConfigError,
   ConflictError,
@@ -30,6 +30,7 @@ import { parseRunId, type RunIdInput } from "./ids.js";
 import { type Provenance, resolveProvenance } from "./provenance.js";
 import { type RunBase, resolveBase, resolveWithBase } from "./resolve-run.js";
 import { type ResultSource, TaskResult } from "./result.js";
+import { type MigrateResult, type MigrationStatus, migrationStatus, runMigrations } from "./sql/migrate.js";
 import {
   insertRuns,
   type NewRun,
@@ -37,7 +38,6 @@ import {
   selectRunById,
   type TaskRunRow,
 } from "./sql/runs.js";
-import type { EnqueueOptions, TaskDefinition } from "./task.js";
 
 /** A bulk item: `[task, args]` or `[task, args, options]`, type-checked like `.enqueue()`. */
 export type BulkItem<A extends unknown[] = unknown[], R = unknown> =

@@ -9,7 +9,6 @@ export { defineConfig } from "./config/define.js";
 export { type ConfigSource, explainConfig, loadConfig, type ResolvedConfig } from "./config/load.js";
 export type { ReproqConfig, ReproqConfigInput } from "./config/schema.js";
 export type { TaskContext, TaskLogger } from "./context.js";
-export type { MigrateResult, MigrationStatus } from "./db/migrate.js";
 export { type Duration, parseDuration } from "./duration.js";
 export {
   ConfigError,
@@ -71,6 +70,7 @@ export {
   type ScheduleInput,
   upsertSchedule,
 } from "./scheduler/schedules.js";
+export type { MigrateResult, MigrationStatus } from "./sql/migrate.js";
 export { ACTIVE_STATUSES, FINAL_STATUSES, TASK_STATUSES, type TaskStatus } from "./status.js";
 export {
   type ConcurrencyOption,

@@ -1,6 +1,7 @@
 /** The process-wide registry of task definitions, by name (the worker runs only registered tasks). */
+
+import type { TaskDefinition } from "./definition.js";
 import { InvalidInputError } from "./errors.js";
-import type { TaskDefinition } from "./task.js";
 
 const tasks = new Map<string, TaskDefinition>();
 

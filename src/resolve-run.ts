@@ -9,8 +9,6 @@ import { canonicalJson, sha256Hex } from "./codec/canonical.js";
 import { buildSpec, canonicalSpecTail, type RunSpec, type SpecTailInput, specHash } from "./codec/spec.js";
 import { checkPayloadBytes, encodeArgs, type JsonValue } from "./codec/tagged.js";
 import type { ReproqConfig } from "./config/schema.js";
-import { parseDuration } from "./duration.js";
-import { InvalidInputError } from "./errors.js";
 import {
   type EnqueueOptions,
   type TaskDefinition,
@@ -19,7 +17,9 @@ import {
   validateMaxAttempts,
   validatePriority,
   validateQueueName,
-} from "./task.js";
+} from "./definition.js";
+import { parseDuration } from "./duration.js";
+import { InvalidInputError } from "./errors.js";
 
 export type ResolveConfig = Pick<
   ReproqConfig,

@@ -5,10 +5,10 @@
 import type pg from "pg";
 import { Backend } from "./backend.js";
 import { CONFIG_KEYS, type ReproqConfigInput } from "./config/schema.js";
-import type { MigrateResult } from "./db/migrate.js";
 import { ConfigError, InvalidInputError } from "./errors.js";
 import { parseRunId, type RunIdInput } from "./ids.js";
 import type { TaskResult } from "./result.js";
+import type { MigrateResult } from "./sql/migrate.js";
 
 export interface ConfigureOptions extends ReproqConfigInput {
   /** Use the application's own pool instead of opening one (Reproq never ends it). */

@@ -7,11 +7,11 @@
 import { randomUUID } from "node:crypto";
 import type { BulkItem } from "./backend.js";
 import type { Queryable } from "./db/pool.js";
+import type { EnqueueOptions, TaskDefinition } from "./definition.js";
 import { InvalidInputError } from "./errors.js";
 import type { TaskResult } from "./result.js";
 import { getBackend } from "./runtime.js";
 import { insertChain, insertChord, insertGroup } from "./sql/workflows.js";
-import type { EnqueueOptions, TaskDefinition } from "./task.js";
 
 /** Per-step options: those of `.using()`, without `client` (give that to `.enqueue()`). */
 export type StepOptions<A extends unknown[] = unknown[]> = Omit<EnqueueOptions<A>, "client"> & {

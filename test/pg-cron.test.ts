@@ -13,9 +13,9 @@ import path from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildSpec, specHash } from "../src/codec/spec.js";
-import { runMigrations } from "../src/db/migrate.js";
 import { task } from "../src/index.js";
 import { upsertScheduleIn } from "../src/scheduler/schedules.js";
+import { runMigrations } from "../src/sql/migrate.js";
 import { runCli } from "./support/cli.js";
 import { useTestDatabase } from "./support/db.js";
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { runMigrations } from "../src/db/migrate.js";
 import { createPool } from "../src/db/pool.js";
 import { configure, getBackend, task, WaitTimeoutError } from "../src/index.js";
+import { runMigrations } from "../src/sql/migrate.js";
 import { createTestDatabase, dropTestDatabase } from "./support/db.js";
 import { useReproq } from "./support/reproq.js";
 

@@ -1,7 +1,7 @@
 /** Running a function as one transaction: on a pooled connection, or on a client the application passed. */
 import type pg from "pg";
-import { isTransientConflict } from "../worker/transient.js";
 import type { Queryable } from "./pool.js";
+import { isTransientConflict } from "./transient.js";
 
 /**
  * BEGIN, fn, COMMIT (ROLLBACK on error). With `retries`, a deadlock or serialization

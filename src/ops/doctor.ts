@@ -7,7 +7,6 @@
  */
 import { isBuiltinTask } from "../builtins.js";
 import type { ReproqConfig } from "../config/schema.js";
-import { migrationStatus } from "../db/migrate.js";
 import { advisoryKey } from "../db/names.js";
 import { mapDatabaseError, type Queryable } from "../db/pool.js";
 import { registeredTasks } from "../registry.js";
@@ -18,6 +17,7 @@ import {
   selectReadyQueues,
   selectServerVersion,
 } from "../sql/doctor.js";
+import { migrationStatus } from "../sql/migrate.js";
 import { pgCronVersion, selectCronJobs } from "../sql/schedules.js";
 import { importTaskModules, makeAllowList, servesQueue } from "../worker/discovery.js";
 import { listWorkers, type WorkerInfo } from "./workers.js";

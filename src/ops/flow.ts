@@ -3,6 +3,7 @@
  * functions take a database (the CLI passes its own pool); the public ones use getBackend().
  */
 import { guarded, type Queryable } from "../db/pool.js";
+import { validateQueueName } from "../definition.js";
 import { InvalidInputError } from "../errors.js";
 import { getBackend } from "../runtime.js";
 import {
@@ -12,7 +13,6 @@ import {
   setQueuePaused,
   upsertRateLimit,
 } from "../sql/flow.js";
-import { validateQueueName } from "../task.js";
 
 export interface RateLimitInput {
   /** "global", "queue:<name>" or "task:<name>"; a task bucket beats a queue bucket beats global. */

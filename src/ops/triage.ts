@@ -6,6 +6,7 @@
 import pg from "pg";
 import { guarded, mapDatabaseError, type Queryable } from "../db/pool.js";
 import { withTransaction } from "../db/transaction.js";
+import { validateQueueName } from "../definition.js";
 import { ConflictError, InvalidInputError, TaskResultNotFoundError } from "../errors.js";
 import { parseRunId, type RunIdInput } from "../ids.js";
 import { type TaskErrorRecord, TaskResult } from "../result.js";
@@ -13,7 +14,6 @@ import { getBackend } from "../runtime.js";
 import { selectRunById } from "../sql/runs.js";
 import { type RetryRow, type RetryTarget, retryFailed, selectFailedRuns } from "../sql/triage.js";
 import type { TaskStatus } from "../status.js";
-import { validateQueueName } from "../task.js";
 import { resultIdIn } from "./run-id.js";
 
 export interface FailedRun {

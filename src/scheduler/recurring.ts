@@ -8,10 +8,10 @@ import { canonicalJson } from "../codec/canonical.js";
 import type { JsonValue } from "../codec/tagged.js";
 import type { ReproqConfig } from "../config/schema.js";
 import { mapDatabaseError } from "../db/pool.js";
+import type { TaskDefinition } from "../definition.js";
 import { InvalidInputError } from "../errors.js";
 import { getBackend } from "../runtime.js";
 import { disableMissingCodeSchedules, selectSchedules, upsertScheduleRow } from "../sql/schedules.js";
-import type { TaskDefinition } from "../task.js";
 import { type CatchUpPolicy, prepareSchedule, validateScheduleName } from "./schedules.js";
 
 export interface RecurringOptions<A extends unknown[]> {

@@ -1,6 +1,7 @@
 import { decodeArgs, encodeArgs, type JsonValue } from "../codec/tagged.js";
 import type { ReproqConfig } from "../config/schema.js";
 import { guarded, type Queryable } from "../db/pool.js";
+import type { TaskDefinition } from "../definition.js";
 import { InvalidInputError } from "../errors.js";
 import { getTask } from "../registry.js";
 import { resolveRun } from "../resolve-run.js";
@@ -14,7 +15,6 @@ import {
   setNextRunNow,
   upsertScheduleRow,
 } from "../sql/schedules.js";
-import type { TaskDefinition } from "../task.js";
 import { parseCron } from "./cron.js";
 
 export type { CatchUpPolicy } from "../sql/schedules.js";

@@ -5,13 +5,11 @@
  * process-executor.ts and kills the child instead.)
  */
 import type { TaskContext } from "../context.js";
+import type { TaskDefinition } from "../definition.js";
 import type { ClaimedRunRow } from "../sql/worker.js";
-import type { TaskDefinition } from "../task.js";
-import { runWithOutput } from "./output-capture.js";
+import { type OutputSink, runWithOutput } from "./output-capture.js";
 
-export interface OutputSink {
-  write(stream: "stdout" | "stderr", chunk: string | Uint8Array): void;
-}
+export type { OutputSink } from "./output-capture.js";
 
 export interface ExecutionRequest {
   run: ClaimedRunRow;

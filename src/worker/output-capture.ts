@@ -4,7 +4,11 @@
  * async context also goes to that run's sink. Output still reaches the real streams.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
-import type { OutputSink } from "./executor.js";
+
+/** Where a run's stdout/stderr writes go (a run's log file, a child's pipe). */
+export interface OutputSink {
+  write(stream: "stdout" | "stderr", chunk: string | Uint8Array): void;
+}
 
 const storage = new AsyncLocalStorage<OutputSink>();
 let patched = false;

@@ -5,7 +5,7 @@
  */
 import { appendFileSync, mkdirSync } from "node:fs";
 import path from "node:path";
-import type { OutputSink } from "./executor.js";
+import type { OutputSink } from "./output-capture.js";
 
 export class RunLogs implements OutputSink {
   readonly file: string;

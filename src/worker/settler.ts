@@ -7,9 +7,9 @@
 import type pg from "pg";
 import type { Logger } from "pino";
 import { mapDatabaseError } from "../db/pool.js";
+import { isTransientConflict } from "../db/transient.js";
 import { ConnectionError } from "../errors.js";
 import { type Fence, type SettleRecord, settleRuns } from "../sql/worker.js";
-import { isTransientConflict } from "./transient.js";
 
 const BATCH = 1000;
 

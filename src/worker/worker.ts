@@ -14,9 +14,10 @@ import { loadConfig } from "../config/load.js";
 import type { ReproqConfig } from "../config/schema.js";
 import type { TaskContext } from "../context.js";
 import { Listener } from "../db/listener.js";
-import { assertSchemaCurrent } from "../db/migrate.js";
 import { advisoryKey, assertSchemaName, channelName } from "../db/names.js";
 import { createPool, mapDatabaseError } from "../db/pool.js";
+import { isTransientConflict } from "../db/transient.js";
+import type { TaskDefinition } from "../definition.js";
 import { parseDuration } from "../duration.js";
 import { ConfigError } from "../errors.js";
 import { getTask, registeredTasks } from "../registry.js";
@@ -28,6 +29,7 @@ import {
   reapExpiredLeases,
   tryAdvisoryLock,
 } from "../sql/maintenance.js";
+import { assertSchemaCurrent } from "../sql/migrate.js";
 import {
   type ClaimedRunRow,
   claimRuns,
@@ -39,7 +41,6 @@ import {
   touchWorker,
   unregisterWorker,
 } from "../sql/worker.js";
-import type { TaskDefinition } from "../task.js";
 import { PACKAGE_VERSION } from "../version.js";
 import { type BackoffPolicy, retryDelayMs } from "./backoff.js";
 import { NonRetryableError, RunAborted, SnoozeSignal } from "./control.js";
@@ -55,7 +56,6 @@ import {
 import { RunAbort } from "./run-abort.js";
 import { RunLogs } from "./run-logs.js";
 import { Settler } from "./settler.js";
-import { isTransientConflict } from "./transient.js";
 
 export interface RunEvent {
   id: string;

@@ -9,8 +9,8 @@ import path from "node:path";
 import pg from "pg";
 import type { TestProject } from "vitest/node";
 import { type EmbeddedPostgres, startEmbeddedPostgres } from "../../src/db/embedded.js";
-import { runMigrations } from "../../src/db/migrate.js";
 import { createPool } from "../../src/db/pool.js";
+import { runMigrations } from "../../src/sql/migrate.js";
 import { MIGRATIONS } from "../../src/sql/migrations/index.js";
 
 declare module "vitest" {

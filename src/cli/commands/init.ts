@@ -8,8 +8,8 @@ import path from "node:path";
 import { type Command, Option } from "commander";
 import { CONFIG_FILE_NAMES } from "../../config/load.js";
 import { renderTemplate, TEMPLATE_FILES, type TemplateFormat } from "../../config/template.js";
-import { runMigrations } from "../../db/migrate.js";
 import { ReproqError } from "../../errors.js";
+import { runMigrations } from "../../sql/migrate.js";
 import { type GlobalOptions, output, resolveCliConfig, withPool } from "../context.js";
 
 interface InitFlags {

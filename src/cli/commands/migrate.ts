@@ -5,8 +5,8 @@
  */
 import type { Command } from "commander";
 import type pg from "pg";
-import { type MigrationStatus, migrationStatus, runMigrations } from "../../db/migrate.js";
 import { SchemaError } from "../../errors.js";
+import { type MigrationStatus, migrationStatus, runMigrations } from "../../sql/migrate.js";
 import { LATEST_SCHEMA_VERSION } from "../../sql/migrations/index.js";
 import { type GlobalOptions, output, resolveCliConfig, withPool } from "../context.js";
 import { autosyncRecurring, reportAutosync, tasksFlag } from "./sync-recurring.js";

@@ -4,6 +4,7 @@
  * alias of `show`.
  */
 import type { Command } from "commander";
+import { validateQueueName } from "../../definition.js";
 import { UsageError } from "../../errors.js";
 import {
   type FailedRun,
@@ -14,7 +15,6 @@ import {
   type RunDetail,
   retryFailedRuns,
 } from "../../ops/triage.js";
-import { validateQueueName } from "../../task.js";
 import { formatTable, type GlobalOptions, output, resolveCliConfig, withPool } from "../context.js";
 import { asUsage, countFlag, runIdFlag } from "../flags.js";
 

@@ -3,17 +3,17 @@
  * (keyed by the schema name) serialises them, and each migration commits with its version row.
  */
 import type pg from "pg";
+import { advisoryKey, assertSchemaName } from "../db/names.js";
+import { mapDatabaseError, type Queryable } from "../db/pool.js";
 import { SchemaError } from "../errors.js";
-import { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from "../sql/migrations/index.js";
+import { PACKAGE_VERSION } from "../version.js";
+import { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from "./migrations/index.js";
 import {
   appliedVersions,
   ensureMigrationsTable,
   recordMigration,
   withAdvisoryLock,
-} from "../sql/schema-migrations.js";
-import { PACKAGE_VERSION } from "../version.js";
-import { advisoryKey, assertSchemaName } from "./names.js";
-import { mapDatabaseError, type Queryable } from "./pool.js";
+} from "./schema-migrations.js";
 
 export interface MigrationStatus {
   schema: string;
