@@ -7,7 +7,8 @@ import { EventEmitter } from "node:events";
 import type pg from "pg";
 import { loadConfig, type ResolvedConfig } from "./config/load.js";
 import type { ReproqConfig, ReproqConfigInput } from "./config/schema.js";
-import { Listener } from "./db/listener.js";
+import { type Connection, connect } from "./db/connect.js";
+import type { Listener } from "./db/listener.js";
 import { assertSchemaName, channelName } from "./db/names.js";
 import {
   createPool,
@@ -72,7 +73,7 @@ interface BackendState {
   config: ReproqConfig;
   schema: string;
   pool: pg.Pool;
-  ownsPool: boolean;
+  connection: Connection;
   provenance: Provenance;
   listener: Listener;
 }
@@ -136,30 +137,17 @@ export class Backend implements ResultSource {
     });
     const config = resolved.values;
     const schema = assertSchemaName(config.schema);
-    let pool = this.#options.pool;
-    const ownsPool = !pool;
-    if (!pool) {
-      if (!config.databaseUrl) {
-        throw new ConfigError(
-          "no database configured: set DATABASE_URL (or REPROQ_DATABASE_URL), databaseUrl in a config file, or call configure({ databaseUrl })",
-        );
-      }
-      pool = createPool({
-        url: config.databaseUrl,
-        max: config.poolSize,
-        applicationName: config.applicationName,
-        preparedStatements: config.preparedStatements,
-      });
-    } else if (!config.preparedStatements) {
-      disablePreparedStatements(pool);
-    }
+    const connection = connect({ config, appPool: this.#options.pool, shareAppPool: true });
     const provenance = resolveProvenance({ codeRef: config.codeRef, lockfileHash: config.lockfileHash, cwd });
-    const listener = new Listener({
-      url: ownsPool ? config.databaseUrl : undefined,
-      clientConfig: ownsPool ? undefined : (pool.options as pg.ClientConfig),
-      applicationName: config.applicationName,
-    });
-    return { resolved, config, schema, pool, ownsPool, provenance, listener };
+    return {
+      resolved,
+      config,
+      schema,
+      pool: connection.pool,
+      connection,
+      provenance,
+      listener: connection.listener,
+    };
   }
 
   /** The effective configuration of this backend. */
@@ -591,7 +579,6 @@ export class Backend implements ResultSource {
     const state = await this.#state?.catch(() => undefined);
     this.#state = undefined;
     if (!state) return;
-    await state.listener.close();
-    if (state.ownsPool) await state.pool.end().catch(() => {});
+    await state.connection.close();
   }
 }

@@ -6,8 +6,7 @@
 import type pg from "pg";
 import { loadConfig, type ResolvedConfig } from "../config/load.js";
 import type { ConfigKey, ReproqConfigInput } from "../config/schema.js";
-import { createPool } from "../db/pool.js";
-import { ConfigError } from "../errors.js";
+import { assertDatabaseConfigured, type ConnectOptions, withConnection } from "../db/connect.js";
 
 /** Options defined on the root command; every subcommand sees them through optsWithGlobals(). */
 export interface GlobalOptions {
@@ -41,15 +40,22 @@ export function resolveCliConfig(
   });
 }
 
+/** How the CLI says "no database": every way to set one from a shell. */
+export const CLI_NO_DATABASE =
+  "no database configured: pass --dsn, set DATABASE_URL, or set databaseUrl in reproq.yaml";
+
 /** The configured database URL, or a ConfigError (exit 2) that says every way to set one. */
 export function requireDatabaseUrl(config: ResolvedConfig): string {
-  const url = config.values.databaseUrl;
-  if (url === undefined) {
-    throw new ConfigError(
-      "no database configured: pass --dsn, set DATABASE_URL, or set databaseUrl in reproq.yaml",
-    );
-  }
-  return url;
+  assertDatabaseConfigured({ config: config.values, noDatabaseMessage: CLI_NO_DATABASE });
+  return config.values.databaseUrl as string;
+}
+
+/** Connection options for a CLI command: this configuration, the CLI's "no database" message. */
+export function cliConnectOptions(
+  config: ResolvedConfig,
+  options: { max?: number; role?: string } = {},
+): ConnectOptions {
+  return { config: config.values, noDatabaseMessage: CLI_NO_DATABASE, ...options };
 }
 
 /**
@@ -57,23 +63,12 @@ export function requireDatabaseUrl(config: ResolvedConfig): string {
  * never keeps the process alive after a command. `max` caps connections for commands
  * that need only a few (a migration needs one).
  */
-export async function withPool<T>(
+export function withPool<T>(
   config: ResolvedConfig,
   fn: (pool: pg.Pool) => Promise<T>,
-  options: { max?: number } = {},
+  options: { max?: number; role?: string } = {},
 ): Promise<T> {
-  const pool = createPool({
-    url: requireDatabaseUrl(config),
-    max: Math.min(options.max ?? config.values.poolSize, config.values.poolSize),
-    applicationName: config.values.applicationName,
-    preparedStatements: config.values.preparedStatements,
-  });
-  try {
-    return await fn(pool);
-  } finally {
-    // A failure to close must not hide the command's own error or result.
-    await pool.end().catch(() => {});
-  }
+  return withConnection(cliConnectOptions(config, options), (connection) => fn(connection.pool));
 }
 
 /** Writes one line (or several) to stdout. */

@@ -4,7 +4,7 @@
  */
 import { mapDatabaseError, type Queryable } from "../db/pool.js";
 import { InvalidInputError } from "../errors.js";
-import { deleteFinishedRuns } from "../sql/maintenance.js";
+import { deleteFinished } from "../maintenance/passes.js";
 import { countFinishedRuns } from "../sql/triage.js";
 import { FINAL_STATUSES, type TaskStatus } from "../status.js";
 
@@ -66,13 +66,7 @@ export async function pruneRuns(db: Queryable, schema: string, input: PruneInput
         count: await countFinishedRuns(db, schema, statuses, olderThanMs),
       };
     }
-    let count = 0;
-    for (;;) {
-      const deleted = await deleteFinishedRuns(db, schema, statuses, olderThanMs, batch);
-      count += deleted;
-      // A short batch means nothing is left (rows locked by others are skipped and left for next time).
-      if (deleted < batch) break;
-    }
+    const count = await deleteFinished(db, schema, statuses, olderThanMs, { batch });
     return { statuses, olderThanMs, dryRun, count };
   } catch (error) {
     throw mapDatabaseError(error, schema);

@@ -5,7 +5,8 @@
  */
 import { mapDatabaseError, type Queryable } from "../db/pool.js";
 import { InvalidInputError } from "../errors.js";
-import { listExpiredLeases, type ReapedRun, reapExpiredLeases } from "../sql/maintenance.js";
+import { reclaimLeases } from "../maintenance/passes.js";
+import { listExpiredLeases, type ReapedRun } from "../sql/maintenance.js";
 
 export interface ReclaimOptions {
   /** Only report what would be reclaimed. */
@@ -23,9 +24,6 @@ export interface ReclaimedRun {
   leasedBy: string | null;
 }
 
-/** Small batches keep each statement's row locks short, as in the workers' own maintenance. */
-const BATCH = 500;
-
 /** RUNNING runs whose lease expired go back to READY (or end FAILED / CANCELLED); returns what was changed. */
 export async function reclaimExpiredLeases(
   db: Queryable,
@@ -42,15 +40,7 @@ export async function reclaimExpiredLeases(
       const rows = await listExpiredLeases(db, schema, Math.min(limit, Number.MAX_SAFE_INTEGER));
       return rows.map(toReclaimed);
     }
-    const reclaimed: ReclaimedRun[] = [];
-    while (reclaimed.length < limit) {
-      const want = Math.min(BATCH, limit - reclaimed.length);
-      const rows = await reapExpiredLeases(db, schema, want);
-      reclaimed.push(...rows.map(toReclaimed));
-      // Fewer than asked: nothing left (or the rest is locked by a worker reaping it right now).
-      if (rows.length < want) break;
-    }
-    return reclaimed;
+    return (await reclaimLeases(db, schema, { limit })).map(toReclaimed);
   } catch (error) {
     throw mapDatabaseError(error, schema);
   }

@@ -7,12 +7,18 @@ import type { Command } from "commander";
 import pino from "pino";
 import type { ResolvedConfig } from "../../config/load.js";
 import type { ConfigKey } from "../../config/schema.js";
-import { createPool } from "../../db/pool.js";
+import { connect, withConnection } from "../../db/connect.js";
 import { ConfigError } from "../../errors.js";
 import { resolveProvenance } from "../../provenance.js";
 import { Beat, runOnce, type TickResult } from "../../scheduler/beat.js";
 import { importTaskModules } from "../../worker/discovery.js";
-import { type GlobalOptions, output, requireDatabaseUrl, resolveCliConfig } from "../context.js";
+import {
+  cliConnectOptions,
+  type GlobalOptions,
+  output,
+  requireDatabaseUrl,
+  resolveCliConfig,
+} from "../context.js";
 import { durationFlag } from "../flags.js";
 
 export interface BeatFlags {
@@ -62,13 +68,9 @@ function provenanceOf(resolved: ResolvedConfig): Record<string, unknown> {
   };
 }
 
-function poolFor(resolved: ResolvedConfig) {
-  return createPool({
-    url: requireDatabaseUrl(resolved),
-    max: 2,
-    applicationName: `${resolved.values.applicationName}:beat`,
-    preparedStatements: resolved.values.preparedStatements,
-  });
+/** The scheduler holds one connection for its leader lock and uses one more per tick. */
+function beatConnection(resolved: ResolvedConfig) {
+  return cliConnectOptions(resolved, { max: 2, role: "beat" });
 }
 
 function describeTick(result: TickResult): string[] {
@@ -93,8 +95,7 @@ function describeTick(result: TickResult): string[] {
 export async function oneShot(opts: GlobalOptions & BeatFlags): Promise<void> {
   const resolved = await schedulerConfig(opts);
   const schema = resolved.values.schema;
-  const pool = poolFor(resolved);
-  try {
+  await withConnection(beatConnection(resolved), async ({ pool }) => {
     const { leader, result } = await runOnce(pool, schema, provenanceOf(resolved));
     if (!leader || !result) {
       output(opts, { schema, leader: false, schedules: [] }, () => [
@@ -107,15 +108,14 @@ export async function oneShot(opts: GlobalOptions & BeatFlags): Promise<void> {
     );
     const failed = result.schedules.filter((s) => s.error).map((s) => s.name);
     if (failed.length > 0) throw new Error(`${failed.length} schedule(s) failed: ${failed.join(", ")}`);
-  } finally {
-    await pool.end().catch(() => {});
-  }
+  });
 }
 
 async function longLived(opts: GlobalOptions & BeatFlags): Promise<void> {
   const intervalMs = opts.interval === undefined ? 30_000 : durationFlag(opts.interval, "--interval");
   const resolved = await schedulerConfig(opts);
-  const pool = poolFor(resolved);
+  const connection = connect(beatConnection(resolved));
+  const pool = connection.pool;
   const log = pino({ base: { role: "beat" } }, pino.destination(2));
   const beat = Beat.start({
     pool,
@@ -135,7 +135,7 @@ async function longLived(opts: GlobalOptions & BeatFlags): Promise<void> {
   } finally {
     process.off("SIGTERM", stop);
     process.off("SIGINT", stop);
-    await pool.end().catch(() => {});
+    await connection.close();
   }
 }
 
