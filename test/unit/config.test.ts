@@ -7,10 +7,10 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { explainConfig, loadConfig, maskSecret, parseCommaList } from "../src/config/load.js";
-import { ConfigError } from "../src/errors.js";
+import { explainConfig, loadConfig, maskSecret, parseCommaList } from "../../src/config/load.js";
+import { ConfigError } from "../../src/errors.js";
 
-const defineModule = fileURLToPath(new URL("../src/config/define.ts", import.meta.url));
+const defineModule = fileURLToPath(new URL("../../src/config/define.ts", import.meta.url));
 
 let dir: string;
 

@@ -11,8 +11,8 @@ import {
   PayloadError,
   type TaskResult,
   task,
-} from "../src/index.js";
-import { useReproq } from "./support/reproq.js";
+} from "../../src/index.js";
+import { useReproq } from "../support/reproq.js";
 
 const ctx = useReproq();
 

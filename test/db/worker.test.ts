@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { cancel, getResult, NonRetryableError, SchemaError, snooze, task } from "../src/index.js";
-import { runMaintenance } from "../src/worker/worker.js";
-import { useReproq } from "./support/reproq.js";
-import { eventually, sleep, startWorker } from "./support/worker.js";
+import { cancel, getResult, NonRetryableError, SchemaError, snooze, task } from "../../src/index.js";
+import { runMaintenance } from "../../src/worker/worker.js";
+import { useReproq } from "../support/reproq.js";
+import { eventually, sleep, startWorker } from "../support/worker.js";
 
 const ctx = useReproq();
 

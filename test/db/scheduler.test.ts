@@ -1,7 +1,8 @@
 /**
- * Scheduling: saving and validating schedules, DST rules, due ticks and catch-up policies,
- * run now, recurring() and sync-recurring, and the single-scheduler guarantee with real
- * `reproq beat` / `reproq schedule` processes (build first: they run dist/).
+ * Scheduling: saving and validating schedules, due ticks and catch-up policies, run now,
+ * recurring() and sync-recurring, and the single-scheduler guarantee with real `reproq beat` /
+ * `reproq schedule` processes (build first: they run dist/). Cron and DST rules alone are in
+ * test/unit/cron.test.ts.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -9,7 +10,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildSpec, specHash } from "../src/codec/spec.js";
+import { buildSpec, specHash } from "../../src/codec/spec.js";
 import {
   deleteSchedule,
   getBackend,
@@ -20,16 +21,16 @@ import {
   syncRecurring,
   task,
   upsertSchedule,
-} from "../src/index.js";
-import { runOnce } from "../src/scheduler/beat.js";
-import { parseCron } from "../src/scheduler/cron.js";
-import { clearRecurring } from "../src/scheduler/recurring.js";
-import { parsePayloadEnvelope, upsertScheduleIn } from "../src/scheduler/schedules.js";
-import { BIN, cleanEnv, runCli } from "./support/cli.js";
-import { useReproq } from "./support/reproq.js";
-import { eventually, sleep } from "./support/worker.js";
+} from "../../src/index.js";
+import { runOnce } from "../../src/scheduler/beat.js";
+import { parseCron } from "../../src/scheduler/cron.js";
+import { clearRecurring } from "../../src/scheduler/recurring.js";
+import { upsertScheduleIn } from "../../src/scheduler/schedules.js";
+import { BIN, cleanEnv, runCli } from "../support/cli.js";
+import { useReproq } from "../support/reproq.js";
+import { eventually, sleep } from "../support/worker.js";
 
-const DIST_INDEX = pathToFileURL(fileURLToPath(new URL("../dist/index.js", import.meta.url))).href;
+const DIST_INDEX = pathToFileURL(fileURLToPath(new URL("../../dist/index.js", import.meta.url))).href;
 
 // Without dedup, every tick's run is its own row, so "one run per tick" can be counted exactly.
 const ctx = useReproq({ dedupActive: false });
@@ -107,51 +108,10 @@ describe("saving schedules", () => {
     expect(await deleteSchedule("sched.store")).toBe(true);
     expect(await deleteSchedule("sched.store")).toBe(false);
   });
-
-  it("accepts a payload envelope with kwargs only when kwargs is empty", () => {
-    expect(parsePayloadEnvelope({ args: [1], kwargs: {} }, "p")).toEqual([1]);
-    expect(() => parsePayloadEnvelope({ args: [1], kwargs: { a: 1 } }, "p")).toThrow(/kwargs" must be empty/);
-    expect(() => parsePayloadEnvelope({ args: 1 }, "p")).toThrow(/must be an array/);
-  });
 });
 
-describe("cron and daylight saving (pinned croner rules)", () => {
-  const iso = (d: Date | null) => d?.toISOString();
-
-  it("runs a fixed-time job in a spring-forward gap once, at the first valid time after the gap", () => {
-    const cron = parseCron("30 2 * * *", "America/New_York");
-    // 2026-03-08: clocks jump 02:00 EST -> 03:00 EDT, so 02:30 does not exist; it runs at 03:00 EDT.
-    const first = cron.next(new Date("2026-03-08T05:00:00Z"));
-    expect(iso(first)).toBe("2026-03-08T07:00:00.000Z");
-    expect(iso(cron.next(first!))).toBe("2026-03-09T06:30:00.000Z");
-  });
-
-  it("runs a fixed-time job once when its time repeats, and interval jobs on both occurrences", () => {
-    const fixed = parseCron("30 1 * * *", "America/New_York");
-    // 2026-11-01: 01:00-02:00 happens twice (EDT, then EST); 01:30 runs once, at the first (EDT).
-    const once = fixed.next(new Date("2026-11-01T04:00:00Z"));
-    expect(iso(once)).toBe("2026-11-01T05:30:00.000Z");
-    expect(iso(fixed.next(once!))).toBe("2026-11-02T06:30:00.000Z");
-
-    const hourly = parseCron("0 * * * *", "America/New_York");
-    const runs: string[] = [];
-    let at = new Date("2026-11-01T04:30:00Z");
-    for (let i = 0; i < 3; i++) {
-      at = hourly.next(at)!;
-      runs.push(at.toISOString());
-    }
-    // 01:00 EDT, 01:00 EST, 02:00 EST: the repeated hour runs twice.
-    expect(runs).toEqual([
-      "2026-11-01T05:00:00.000Z",
-      "2026-11-01T06:00:00.000Z",
-      "2026-11-01T07:00:00.000Z",
-    ]);
-    // Spring forward: the hourly job skips the missing 02:00.
-    expect(iso(hourly.next(new Date("2026-03-08T06:00:00Z")))).toBe("2026-03-08T07:00:00.000Z");
-  });
-
-  it("supports 6-field (seconds) expressions and stores next_run_at in the schedule's timezone", async () => {
-    expect(parseCron("*/10 * * * * *").hasSeconds).toBe(true);
+describe("cron schedules in a timezone", () => {
+  it("stores next_run_at in the schedule's timezone", async () => {
     const saved = await upsertSchedule({
       name: "sched.tz",
       cron: "0 9 * * *",

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { Backend } from "../src/backend.js";
-import { configure, getBackend, task } from "../src/index.js";
-import { useReproq } from "./support/reproq.js";
+import { Backend } from "../../src/backend.js";
+import { configure, getBackend, task } from "../../src/index.js";
+import { useReproq } from "../support/reproq.js";
 
 const ctx = useReproq();
 

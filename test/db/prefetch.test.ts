@@ -4,10 +4,10 @@
  * they must never be lost, run twice, or run after a cancel.
  */
 import { describe, expect, it } from "vitest";
-import { cancel, getBackend, task } from "../src/index.js";
-import type { Worker } from "../src/worker/worker.js";
-import { useReproq } from "./support/reproq.js";
-import { eventually, startWorker } from "./support/worker.js";
+import { cancel, getBackend, task } from "../../src/index.js";
+import type { Worker } from "../../src/worker/worker.js";
+import { useReproq } from "../support/reproq.js";
+import { eventually, startWorker } from "../support/worker.js";
 
 const ctx = useReproq();
 

@@ -6,12 +6,12 @@ import {
   resumeQueue,
   setRateLimit,
   task,
-} from "../src/index.js";
-import { claimRuns, settleRuns } from "../src/sql/worker.js";
-import { runMaintenance } from "../src/worker/worker.js";
-import { useReproq } from "./support/reproq.js";
-import { maxOverlap, type Span } from "./support/spans.js";
-import { eventually, sleep, startWorker } from "./support/worker.js";
+} from "../../src/index.js";
+import { claimRuns, settleRuns } from "../../src/sql/worker.js";
+import { runMaintenance } from "../../src/worker/worker.js";
+import { useReproq } from "../support/reproq.js";
+import { maxOverlap, type Span } from "../support/spans.js";
+import { eventually, sleep, startWorker } from "../support/worker.js";
 
 const ctx = useReproq();
 

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { Deadlines } from "../src/worker/deadlines.js";
-import { RunAbort } from "../src/worker/run-abort.js";
+import { Deadlines } from "../../src/worker/deadlines.js";
+import { RunAbort } from "../../src/worker/run-abort.js";
 
 describe("Deadlines (run timeouts on one timer)", () => {
   afterEach(() => {

@@ -3,9 +3,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BIN, cleanEnv, lines, runCli } from "./support/cli.js";
-import { useTestDatabase } from "./support/db.js";
-import { eventually } from "./support/worker.js";
+import { BIN, cleanEnv, lines, runCli } from "../support/cli.js";
+import { useTestDatabase } from "../support/db.js";
+import { eventually } from "../support/worker.js";
 
 const ctx = useTestDatabase();
 let dir: string;

@@ -8,8 +8,8 @@ import {
   InvalidInputError,
   TaskResultNotFoundError,
   task,
-} from "../src/index.js";
-import { useReproq } from "./support/reproq.js";
+} from "../../src/index.js";
+import { useReproq } from "../support/reproq.js";
 
 const ctx = useReproq();
 

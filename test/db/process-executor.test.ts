@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cancel, close, configure, runWorker, type TaskResult, type Worker } from "../dist/index.js";
+import { cancel, close, configure, runWorker, type TaskResult, type Worker } from "../../dist/index.js";
 import {
   add,
   annotate,
@@ -25,10 +25,10 @@ import {
   refuses,
   spin,
   whoami,
-} from "./fixtures/process-tasks.mjs";
-import { useTestDatabase } from "./support/db.js";
+} from "../fixtures/process-tasks.mjs";
+import { useTestDatabase } from "../support/db.js";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const TASKS = "test/fixtures/process-tasks.mjs";
 
 const ctx = useTestDatabase();

@@ -6,10 +6,10 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LATEST_SCHEMA_VERSION } from "../src/sql/migrations/index.js";
-import { PACKAGE_VERSION } from "../src/version.js";
-import { type CliResult, lines, runCli } from "./support/cli.js";
-import { useTestDatabase } from "./support/db.js";
+import { LATEST_SCHEMA_VERSION } from "../../src/sql/migrations/index.js";
+import { PACKAGE_VERSION } from "../../src/version.js";
+import { type CliResult, lines, runCli } from "../support/cli.js";
+import { useTestDatabase } from "../support/db.js";
 
 const UNREACHABLE = "postgres://x:hunter2@127.0.0.1:1/db";
 

@@ -1,11 +1,11 @@
 import pg from "pg";
 import { describe, expect, it } from "vitest";
-import { createPool } from "../src/db/pool.js";
-import { SchemaError } from "../src/errors.js";
-import { assertSchemaCurrent, migrationStatus, runMigrations } from "../src/sql/migrate.js";
-import { LATEST_SCHEMA_VERSION } from "../src/sql/migrations/index.js";
-import { TASK_STATUSES } from "../src/status.js";
-import { useTestDatabase } from "./support/db.js";
+import { createPool } from "../../src/db/pool.js";
+import { SchemaError } from "../../src/errors.js";
+import { assertSchemaCurrent, migrationStatus, runMigrations } from "../../src/sql/migrate.js";
+import { LATEST_SCHEMA_VERSION } from "../../src/sql/migrations/index.js";
+import { TASK_STATUSES } from "../../src/status.js";
+import { useTestDatabase } from "../support/db.js";
 
 const ctx = useTestDatabase({ empty: true });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { buildSpec, specHash } from "../src/codec/spec.js";
+import { buildSpec, specHash } from "../../src/codec/spec.js";
 import {
   getBackend,
   getResult,
@@ -7,8 +7,8 @@ import {
   PayloadError,
   TaskResultNotFoundError,
   task,
-} from "../src/index.js";
-import { useReproq } from "./support/reproq.js";
+} from "../../src/index.js";
+import { useReproq } from "../support/reproq.js";
 
 const ctx = useReproq({ codeRef: "test-sha" });
 

@@ -12,12 +12,12 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildSpec, specHash } from "../src/codec/spec.js";
-import { task } from "../src/index.js";
-import { upsertScheduleIn } from "../src/scheduler/schedules.js";
-import { runMigrations } from "../src/sql/migrate.js";
-import { runCli } from "./support/cli.js";
-import { useTestDatabase } from "./support/db.js";
+import { buildSpec, specHash } from "../../src/codec/spec.js";
+import { task } from "../../src/index.js";
+import { upsertScheduleIn } from "../../src/scheduler/schedules.js";
+import { runMigrations } from "../../src/sql/migrate.js";
+import { runCli } from "../support/cli.js";
+import { useTestDatabase } from "../support/db.js";
 
 const BIN_DIR = "/usr/lib/postgresql/15/bin";
 const PG_CRON_LIB = "/usr/lib/postgresql/15/lib/pg_cron.so";
@@ -37,7 +37,7 @@ interface Vector {
   sha256: string;
 }
 const VECTORS = JSON.parse(
-  readFileSync(new URL("./vectors/spec-hash.json", import.meta.url), "utf8"),
+  readFileSync(new URL("../vectors/spec-hash.json", import.meta.url), "utf8"),
 ) as Vector[];
 
 const CONFIG = {

@@ -18,9 +18,9 @@ import {
   TaskResultNotFoundError,
   task,
   upsertSchedule,
-} from "../src/index.js";
-import { type CliResult, lines, runCli } from "./support/cli.js";
-import { useReproq } from "./support/reproq.js";
+} from "../../src/index.js";
+import { type CliResult, lines, runCli } from "../support/cli.js";
+import { useReproq } from "../support/reproq.js";
 
 const ctx = useReproq();
 const work = task("triage.work", async (n: number) => n);

@@ -9,22 +9,22 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { noop } from "../src/builtins.js";
-import { advisoryKey } from "../src/db/names.js";
-import { Backend, loadConfig } from "../src/index.js";
-import { upsertScheduleIn } from "../src/scheduler/schedules.js";
-import { LATEST_SCHEMA_VERSION, MIGRATIONS } from "../src/sql/migrations/index.js";
-import { type CliResult, lines, runCli } from "./support/cli.js";
+import { noop } from "../../src/builtins.js";
+import { advisoryKey } from "../../src/db/names.js";
+import { Backend, loadConfig } from "../../src/index.js";
+import { upsertScheduleIn } from "../../src/scheduler/schedules.js";
+import { LATEST_SCHEMA_VERSION, MIGRATIONS } from "../../src/sql/migrations/index.js";
+import { type CliResult, lines, runCli } from "../support/cli.js";
 import {
   createEmptyDatabase,
   createTestDatabase,
   dropTestDatabase,
   type TestDatabase,
-} from "./support/db.js";
-import { useReproq } from "./support/reproq.js";
-import { startWorker } from "./support/worker.js";
+} from "../support/db.js";
+import { useReproq } from "../support/reproq.js";
+import { startWorker } from "../support/worker.js";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const DIST_INDEX = pathToFileURL(path.join(ROOT, "dist/index.js")).href;
 
 const ctx = useReproq();

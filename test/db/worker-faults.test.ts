@@ -4,14 +4,14 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { beforeAll, describe, expect, it } from "vitest";
-import { getResult } from "../dist/index.js";
-import { useReproq } from "./support/reproq.js";
-import { eventually, sleep } from "./support/worker.js";
+import { getResult } from "../../dist/index.js";
+import { useReproq } from "../support/reproq.js";
+import { eventually, sleep } from "../support/worker.js";
 
 const ctx = useReproq();
 // The fixture's tasks are defined with the built package, like a user's task modules.
-const { sleepy, quick } = await import("./fixtures/fault-tasks.mjs");
-const distReproq = await import("../dist/index.js");
+const { sleepy, quick } = await import("../fixtures/fault-tasks.mjs");
+const distReproq = await import("../../dist/index.js");
 
 interface Proc {
   child: ChildProcess;

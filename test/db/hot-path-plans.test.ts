@@ -5,10 +5,10 @@
  * every running run of every worker for each statement. Checked on the index's scan counter.
  */
 import { describe, expect, it } from "vitest";
-import { getBackend, task } from "../src/index.js";
-import { heartbeatRuns, settleRuns } from "../src/sql/worker.js";
-import { claimDefault, successes } from "./support/hot-path.js";
-import { useReproq } from "./support/reproq.js";
+import { getBackend, task } from "../../src/index.js";
+import { heartbeatRuns, settleRuns } from "../../src/sql/worker.js";
+import { claimDefault, successes } from "../support/hot-path.js";
+import { useReproq } from "../support/reproq.js";
 
 const ctx = useReproq();
 const noop = task("plans.noop", async (i: number) => i);

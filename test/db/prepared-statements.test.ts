@@ -4,12 +4,12 @@
  * statement on the connection, and everything still works.
  */
 import { describe, expect, it } from "vitest";
-import { createPool } from "../src/db/pool.js";
-import { getBackend, task } from "../src/index.js";
-import { settleRuns } from "../src/sql/worker.js";
-import { claimDefault, successes } from "./support/hot-path.js";
-import { useReproq } from "./support/reproq.js";
-import { startWorker } from "./support/worker.js";
+import { createPool } from "../../src/db/pool.js";
+import { getBackend, task } from "../../src/index.js";
+import { settleRuns } from "../../src/sql/worker.js";
+import { claimDefault, successes } from "../support/hot-path.js";
+import { useReproq } from "../support/reproq.js";
+import { startWorker } from "../support/worker.js";
 
 // One connection, so the statements of every call below meet on it.
 const ctx = useReproq({ preparedStatements: false, poolSize: 1 });

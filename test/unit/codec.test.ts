@@ -4,7 +4,7 @@
 import { Buffer } from "node:buffer";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
-import { canonicalJson } from "../src/codec/canonical.js";
+import { canonicalJson } from "../../src/codec/canonical.js";
 import {
   checkPayloadSize,
   DEFAULT_MAX_PAYLOAD_BYTES,
@@ -17,8 +17,8 @@ import {
   type JsonValue,
   registerCodec,
   unregisterCodec,
-} from "../src/codec/tagged.js";
-import { InvalidInputError, PayloadError } from "../src/errors.js";
+} from "../../src/codec/tagged.js";
+import { InvalidInputError, PayloadError } from "../../src/errors.js";
 
 // ---------------------------------------------------------------------------------------------
 // Strict structural equality: same prototypes, Object.is for numbers, Map/Set order, byte contents.

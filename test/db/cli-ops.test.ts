@@ -8,12 +8,12 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { task } from "../src/index.js";
-import { LATEST_SCHEMA_VERSION, MIGRATIONS } from "../src/sql/migrations/index.js";
-import { type CliResult, lines, runCli } from "./support/cli.js";
-import { useReproq } from "./support/reproq.js";
+import { task } from "../../src/index.js";
+import { LATEST_SCHEMA_VERSION, MIGRATIONS } from "../../src/sql/migrations/index.js";
+import { type CliResult, lines, runCli } from "../support/cli.js";
+import { useReproq } from "../support/reproq.js";
 
-const DIST_INDEX = pathToFileURL(fileURLToPath(new URL("../dist/index.js", import.meta.url))).href;
+const DIST_INDEX = pathToFileURL(fileURLToPath(new URL("../../dist/index.js", import.meta.url))).href;
 
 const ctx = useReproq();
 const noop = task("cliops.noop", async (n: number) => n);

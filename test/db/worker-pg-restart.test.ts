@@ -6,11 +6,11 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { type EmbeddedPostgres, startEmbeddedPostgres } from "../src/db/embedded.js";
-import { createPool } from "../src/db/pool.js";
-import { close, configure, task } from "../src/index.js";
-import { runMigrations } from "../src/sql/migrate.js";
-import { startWorker } from "./support/worker.js";
+import { type EmbeddedPostgres, startEmbeddedPostgres } from "../../src/db/embedded.js";
+import { createPool } from "../../src/db/pool.js";
+import { close, configure, task } from "../../src/index.js";
+import { runMigrations } from "../../src/sql/migrate.js";
+import { startWorker } from "../support/worker.js";
 
 const slow = task("restart.slow", async (ms: number) => {
   await new Promise((r) => setTimeout(r, ms));

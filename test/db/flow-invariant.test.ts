@@ -5,13 +5,13 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { useTestDatabase } from "./support/db.js";
-import { maxOverlap, type Span } from "./support/spans.js";
-import { eventually } from "./support/worker.js";
+import { useTestDatabase } from "../support/db.js";
+import { maxOverlap, type Span } from "../support/spans.js";
+import { eventually } from "../support/worker.js";
 
 const ctx = useTestDatabase();
-const reproq = await import("../dist/index.js");
-const { work } = await import("./fixtures/flow-tasks.mjs");
+const reproq = await import("../../dist/index.js");
+const { work } = await import("../fixtures/flow-tasks.mjs");
 const workers: ChildProcess[] = [];
 
 beforeAll(() => reproq.configure({ databaseUrl: ctx.db.url }));

@@ -6,11 +6,11 @@
 import canonicalize from "canonicalize";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { canonicalJson } from "../src/codec/canonical.js";
-import { buildSpec, specHash } from "../src/codec/spec.js";
-import { encodeArgs, type JsonValue } from "../src/codec/tagged.js";
-import { type ResolveConfig, resolveBase, resolveRun, resolveWithBase } from "../src/resolve-run.js";
-import { task } from "../src/task.js";
+import { canonicalJson } from "../../src/codec/canonical.js";
+import { buildSpec, specHash } from "../../src/codec/spec.js";
+import { encodeArgs, type JsonValue } from "../../src/codec/tagged.js";
+import { type ResolveConfig, resolveBase, resolveRun, resolveWithBase } from "../../src/resolve-run.js";
+import { task } from "../../src/task.js";
 
 const config: ResolveConfig = {
   defaultQueue: "default",

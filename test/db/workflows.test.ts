@@ -16,10 +16,10 @@ import {
   NonRetryableError,
   PayloadError,
   task,
-} from "../src/index.js";
-import { expireRuns } from "../src/sql/maintenance.js";
-import { useReproq } from "./support/reproq.js";
-import { eventually, sleep, startWorker } from "./support/worker.js";
+} from "../../src/index.js";
+import { expireRuns } from "../../src/sql/maintenance.js";
+import { useReproq } from "../support/reproq.js";
+import { eventually, sleep, startWorker } from "../support/worker.js";
 
 const ctx = useReproq();
 
@@ -508,8 +508,8 @@ describe("a chord whose members complete concurrently on 3 workers (run it 50 ti
   });
 
   it("runs every callback exactly once", { timeout: 60_000 }, async () => {
-    const dist = await import("../dist/index.js");
-    const { member, done } = await import("./fixtures/workflow-tasks.mjs");
+    const dist = await import("../../dist/index.js");
+    const { member, done } = await import("../fixtures/workflow-tasks.mjs");
     dist.configure({ databaseUrl: ctx.db.url });
     try {
       for (let i = 0; i < 3; i++) {

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { createPool } from "../src/db/pool.js";
-import { configure, getBackend, task, WaitTimeoutError } from "../src/index.js";
-import { runMigrations } from "../src/sql/migrate.js";
-import { createTestDatabase, dropTestDatabase } from "./support/db.js";
-import { useReproq } from "./support/reproq.js";
+import { createPool } from "../../src/db/pool.js";
+import { configure, getBackend, task, WaitTimeoutError } from "../../src/index.js";
+import { runMigrations } from "../../src/sql/migrate.js";
+import { createTestDatabase, dropTestDatabase } from "../support/db.js";
+import { useReproq } from "../support/reproq.js";
 
 const ctx = useReproq();
 const job = task("wait.job", async (n: number) => n);

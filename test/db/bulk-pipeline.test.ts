@@ -3,8 +3,8 @@
  * is written, in one transaction: the caller must not be able to tell, except by the time taken.
  */
 import { describe, expect, it } from "vitest";
-import { getBackend, task } from "../src/index.js";
-import { useReproq } from "./support/reproq.js";
+import { getBackend, task } from "../../src/index.js";
+import { useReproq } from "../support/reproq.js";
 
 const ctx = useReproq({ dedupActive: false });
 const step = task("pipeline.step", async (..._args: unknown[]) => null);

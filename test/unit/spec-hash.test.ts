@@ -6,10 +6,10 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { canonicalJson, sha256Hex } from "../src/codec/canonical.js";
-import { type BuildSpecInput, buildSpec, type RunSpec, specHash } from "../src/codec/spec.js";
-import type { JsonValue } from "../src/codec/tagged.js";
-import { InvalidInputError, PayloadError } from "../src/errors.js";
+import { canonicalJson, sha256Hex } from "../../src/codec/canonical.js";
+import { type BuildSpecInput, buildSpec, type RunSpec, specHash } from "../../src/codec/spec.js";
+import type { JsonValue } from "../../src/codec/tagged.js";
+import { InvalidInputError, PayloadError } from "../../src/errors.js";
 
 interface Vector {
   name: string;
@@ -20,7 +20,7 @@ interface Vector {
 }
 
 const vectors = JSON.parse(
-  readFileSync(new URL("./vectors/spec-hash.json", import.meta.url), "utf8"),
+  readFileSync(new URL("../vectors/spec-hash.json", import.meta.url), "utf8"),
 ) as Vector[];
 
 function vector(name: string): Vector {
