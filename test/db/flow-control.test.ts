@@ -158,6 +158,18 @@ describe("lock keys and concurrency limits", () => {
   });
 });
 
+/** Waits until some run of the queue started `seconds` or more after its first: a measuring window has closed. */
+async function startedPast(queue: string, seconds: number): Promise<void> {
+  await eventually(async () => {
+    const { rows } = await ctx.db.pool.query<{ past: boolean }>(
+      `SELECT max(started_at) >= min(started_at) + $2 * interval '1 second' AS past
+         FROM reproq.task_runs WHERE queue_name = $1 AND started_at IS NOT NULL`,
+      [queue, seconds],
+    );
+    return rows[0]?.past;
+  }, 20_000);
+}
+
 describe("rate limits", () => {
   it("validates input and lists buckets", async () => {
     await expect(setRateLimit({ key: "queues:x", rate: 1 })).rejects.toThrow(/not valid/);
@@ -178,7 +190,7 @@ describe("rate limits", () => {
     await Promise.all(Array.from({ length: 400 }, (_, i) => fast.using({ queue: "rl" }).enqueue(i)));
     await startWorker({ concurrency: 10, queues: ["rl"] });
     await startWorker({ concurrency: 10, queues: ["rl"] });
-    await sleep(12_500);
+    await startedPast("rl", 11);
     // Steady state: skip the first second (the initial burst), then count starts for 10 s.
     const { rows } = await ctx.db.pool.query(
       `WITH first AS (SELECT min(started_at) AS t FROM reproq.task_runs WHERE queue_name = 'rl' AND started_at IS NOT NULL)
@@ -198,7 +210,7 @@ describe("rate limits", () => {
     const quick = task("flow.quick", async (n: number) => n);
     await Promise.all(Array.from({ length: 600 }, (_, i) => quick.using({ queue: "rl1" }).enqueue(i)));
     await startWorker({ concurrency: 10, queues: ["rl1"] });
-    await sleep(4_000);
+    await startedPast("rl1", 3.5);
     const { rows } = await ctx.db.pool.query<{ n: number; closest_ms: number }>(
       `WITH s AS (SELECT started_at FROM reproq.task_runs WHERE queue_name = 'rl1' AND started_at IS NOT NULL),
             first AS (SELECT min(started_at) AS t FROM s),
@@ -245,9 +257,13 @@ describe("rate limits", () => {
     await startWorker({ concurrency: 5, queues: ["prec"] });
     const limitedRuns = await Promise.all([1, 2, 3].map((n) => limited.using({ queue: "prec" }).enqueue(n)));
     const otherRuns = await Promise.all([1, 2, 3].map((n) => other.using({ queue: "prec" }).enqueue(n)));
+    // The limited runs come first in claim order and the claim limit (5) covers all six: the claims
+    // that took the other runs passed over two of them.
     await Promise.all(otherRuns.map((r) => r.wait({ timeout: 10_000 })));
-    await sleep(300);
-    const statuses = await Promise.all(limitedRuns.map(async (r) => (await r.refresh()).status));
+    const statuses = await eventually(async () => {
+      const now = await Promise.all(limitedRuns.map(async (r) => (await r.refresh()).status));
+      return now.includes("SUCCESSFUL") ? now : null;
+    });
     expect(statuses.filter((s) => s === "SUCCESSFUL")).toHaveLength(1);
     expect(statuses.filter((s) => s === "READY")).toHaveLength(2);
     for (const key of ["queue:prec", "task:flow.limited", "task:flow.other"]) await deleteRateLimit(key);
@@ -256,7 +272,7 @@ describe("rate limits", () => {
 
 describe("pause and resume", () => {
   it("claims nothing from a paused queue while running work finishes", async () => {
-    await startWorker({ concurrency: 4, queues: ["pq"] });
+    await startWorker({ concurrency: 4, queues: ["pq", "pq-probe"] });
     const running = await hold.using({ queue: "pq" }).enqueue("pq", 500, 0);
     await eventually(async () => (await running.refresh()).status === "RUNNING");
     const paused = await pauseQueue("pq", { reason: "maintenance" });
@@ -264,7 +280,10 @@ describe("pause and resume", () => {
     const waiting = await hold.using({ queue: "pq" }).enqueue("pq", 10, 1);
     await running.wait({ timeout: 10_000 });
     expect(running.status).toBe("SUCCESSFUL");
-    await sleep(700);
+    // A probe in an unpaused queue, behind the waiting run in claim order: the claim that takes it
+    // would have taken the waiting run first.
+    const probe = await hold.using({ queue: "pq-probe", priority: -100 }).enqueue("pq-probe", 0, 0);
+    await probe.wait({ timeout: 10_000 });
     expect((await waiting.refresh()).status).toBe("READY");
     expect((await resumeQueue("pq")).paused).toBe(false);
     await waiting.wait({ timeout: 10_000 });
