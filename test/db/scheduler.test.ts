@@ -28,7 +28,7 @@ import { clearRecurring } from "../../src/scheduler/recurring.js";
 import { upsertScheduleIn } from "../../src/scheduler/schedules.js";
 import { BIN, cleanEnv, runCli } from "../support/cli.js";
 import { useReproq } from "../support/reproq.js";
-import { eventually, sleep } from "../support/worker.js";
+import { eventually } from "../support/worker.js";
 
 const DIST_INDEX = pathToFileURL(fileURLToPath(new URL("../../dist/index.js", import.meta.url))).href;
 
@@ -350,6 +350,9 @@ recurring(t, { schedule: "0 2 * * *", key: "cli.b", args: [2] });`);
         nextRunAt: new Date(),
       });
     }
+    const ticks = () => Promise.all(names.map(async (name) => (await runsOf(name)).length));
+    const ticksAfter = (before: number[], more: number) =>
+      eventually(async () => (await ticks()).every((n, i) => n >= before[i]! + more));
     const beats: Array<{ proc: ChildProcess; stderr: string; exit: Promise<number | null> }> = [];
     for (let i = 0; i < 2; i++) {
       const proc = spawn(process.execPath, [BIN, "--dsn", ctx.db.url, "beat", "--interval", "150ms"], {
@@ -372,7 +375,9 @@ recurring(t, { schedule: "0 2 * * *", key: "cli.b", args: [2] });`);
         const i = beats.findIndex((b) => b.stderr.includes("became the active scheduler"));
         return i >= 0 ? i + 1 : 0;
       });
-      await sleep(2000);
+      // Both beats stay up while every schedule gets two more ticks; the standby, trying every
+      // 150 ms meanwhile, must have stood by (and the runs must show one per tick).
+      await ticksAfter(await ticks(), 2);
       expect(beats.filter((b) => b.stderr.includes("became the active scheduler"))).toHaveLength(1);
 
       const once = await reproq(["schedule"]);
@@ -385,7 +390,8 @@ recurring(t, { schedule: "0 2 * * *", key: "cli.b", args: [2] });`);
       leader.proc.kill("SIGTERM");
       expect(await leader.exit).toBe(0);
       await eventually(async () => standby.stderr.includes("became the active scheduler"));
-      await sleep(1500);
+      // Ticks enqueued from here on are the standby's: the gap check below spans the failover.
+      await ticksAfter(await ticks(), 2);
     } finally {
       for (const b of beats) b.proc.kill("SIGTERM");
       await Promise.all(beats.map((b) => b.exit));
