@@ -6,7 +6,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { beforeAll, describe, expect, it } from "vitest";
 import { getResult } from "../../dist/index.js";
 import { useReproq } from "../support/reproq.js";
-import { eventually, sleep } from "../support/worker.js";
+import { eventually } from "../support/worker.js";
 
 const ctx = useReproq();
 // The fixture's tasks are defined with the built package, like a user's task modules.
@@ -129,8 +129,9 @@ describe("worker processes", () => {
         [r.id],
       );
       frozen.child.kill("SIGCONT");
-      // Give the thawed worker time to finish its copy of the task and try to write it.
-      await sleep(4000);
+      // The thawed worker is done with its copy once it logs the lost lease: found by its
+      // heartbeat (it never writes) or by the settle that was refused (its write discarded).
+      await eventually(async () => /lease (was )?lost/.test(frozen.stderr()), 15_000);
       const after = await ctx.db.pool.query(
         "SELECT status, updated_at, return_json FROM reproq.task_runs WHERE result_id = $1",
         [r.id],
@@ -138,7 +139,6 @@ describe("worker processes", () => {
       expect(after.rows[0].status).toBe("SUCCESSFUL");
       expect(after.rows[0].return_json).toEqual(before.rows[0].return_json);
       expect(after.rows[0].updated_at).toEqual(before.rows[0].updated_at);
-      expect(frozen.stderr()).toMatch(/lease (was )?lost/);
     } finally {
       frozen.child.kill("SIGCONT");
       frozen.child.kill("SIGTERM");
