@@ -10,10 +10,12 @@ import { type EmbeddedPostgres, startEmbeddedPostgres } from "../../src/db/embed
 import { createPool } from "../../src/db/pool.js";
 import { close, configure, task } from "../../src/index.js";
 import { runMigrations } from "../../src/sql/migrate.js";
-import { startWorker } from "../support/worker.js";
+import { eventually, startWorker } from "../support/worker.js";
 
+let returned = 0;
 const slow = task("restart.slow", async (ms: number) => {
   await new Promise((r) => setTimeout(r, ms));
+  returned++;
   return ms;
 });
 
@@ -37,13 +39,12 @@ describe("a PostgreSQL restart during a run", () => {
 
     await startWorker({ leaseDuration: "30s", heartbeatInterval: "1s" });
     const r = await slow.enqueue(2000);
-    for (let i = 0; i < 100 && (await r.refresh()).status !== "RUNNING"; i++)
-      await new Promise((x) => setTimeout(x, 50));
-    expect(r.status).toBe("RUNNING");
+    await eventually(async () => (await r.refresh()).status === "RUNNING");
 
     const port = server.port;
     await server.stop();
-    await new Promise((x) => setTimeout(x, 1000));
+    // The task returns while PostgreSQL is down: its result has to wait for the restart.
+    await eventually(async () => returned === 1);
     server = await startEmbeddedPostgres({ dataDir, port, fast: true });
     expect(server.port).toBe(port);
 
