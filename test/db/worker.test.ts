@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { cancel, getResult, NonRetryableError, SchemaError, snooze, task } from "../../src/index.js";
 import { runMaintenance } from "../../src/worker/worker.js";
 import { useReproq } from "../support/reproq.js";
-import { eventually, sleep, startWorker } from "../support/worker.js";
+import { eventually, pastExpiry, sleep, startWorker } from "../support/worker.js";
 
 const ctx = useReproq();
 
@@ -360,17 +360,6 @@ describe("lifecycle", () => {
   });
 });
 
-/** Waits until PostgreSQL's clock has passed the run's expires_at. */
-async function pastExpiry(id: string): Promise<void> {
-  await eventually(async () => {
-    const { rows } = await ctx.db.pool.query<{ past: boolean }>(
-      "SELECT expires_at < now() AS past FROM reproq.task_runs WHERE result_id = $1",
-      [id],
-    );
-    return rows[0]?.past;
-  });
-}
-
 describe("maintenance", () => {
   it("reaps expired leases: READY while attempts remain, FAILED after", async () => {
     const retryable = await record.using({ queue: "reap" }).enqueue("reap-1");
@@ -412,7 +401,7 @@ describe("maintenance", () => {
       "UPDATE reproq.task_runs SET status = 'FAILED', finished_at = now() - interval '8 days' WHERE result_id = $1",
       [recentFail.id],
     );
-    await pastExpiry(late.id);
+    await pastExpiry(ctx.db.pool, late.id);
     const client = await ctx.db.pool.connect();
     try {
       const result = await runMaintenance(client, "reproq", {
@@ -431,7 +420,7 @@ describe("maintenance", () => {
 
   it("never starts a run past its expiry; the worker's maintenance marks it EXPIRED", async () => {
     const expired = await record.using({ queue: "expiry-q", expiresIn: "1ms" }).enqueue("expired");
-    await pastExpiry(expired.id);
+    await pastExpiry(ctx.db.pool, expired.id);
     await startWorker({ queues: ["expiry-q"] });
     await expired.wait({ timeout: 10_000 });
     expect([expired.status, expired.attempts, expired.startedAt]).toEqual(["EXPIRED", 0, null]);

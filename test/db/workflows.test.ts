@@ -19,7 +19,7 @@ import {
 } from "../../src/index.js";
 import { expireRuns } from "../../src/sql/maintenance.js";
 import { useReproq } from "../support/reproq.js";
-import { eventually, sleep, startWorker } from "../support/worker.js";
+import { eventually, pastExpiry, sleep, startWorker } from "../support/worker.js";
 
 const ctx = useReproq();
 
@@ -147,8 +147,10 @@ describe("chain", () => {
     }
     expect([wf.successCount, wf.failureCount]).toEqual([1, 1]);
     expect(await waitingIn(workflowId)).toBe(0);
-    await sleep(200);
-    expect(order).toEqual(["shout one", "boom broken"]);
+    // A probe behind the cancelled steps in claim order: the claim that takes it would have taken
+    // any of them that was still claimable.
+    await (await shout.using({ priority: -100 }).enqueue("probe")).wait({ timeout: 10_000 });
+    expect(order).toEqual(["shout one", "boom broken", "shout probe"]);
   });
 });
 
@@ -173,7 +175,7 @@ describe("chain: any path that ends a step advances it", () => {
       [shout, ["expires"], { expiresIn: 1 }],
       notify,
     ).enqueue();
-    await sleep(20);
+    await pastExpiry(ctx.db.pool, runs[1]!.id);
     expect(await expireRuns(ctx.db.pool, "reproq", 100)).toContain(runs[1]!.resultId);
     const wf = await getWorkflow(runs[0]!.workflowId!);
     expect(wf.status).toBe("FAILED");
@@ -281,7 +283,9 @@ describe("chord", () => {
     expect(callback.startedAt!.getTime()).toBeGreaterThanOrEqual(
       Math.max(...wf.members.map((r) => r.finishedAt!.getTime())),
     );
-    await sleep(200);
+    // A probe behind the callback in claim order: a second copy of the callback, had one become
+    // claimable, would have been claimed (and counted as it started) before it.
+    await (await shout.using({ priority: -100 }).enqueue("after the chord")).wait({ timeout: 10_000 });
     expect(callbackRuns).toBe(1);
   });
 

@@ -1,4 +1,5 @@
 /** Starting workers in tests: quiet, fast polling, stopped after each test. */
+import type pg from "pg";
 import { afterEach } from "vitest";
 import { Worker, type WorkerOptions } from "../../src/worker/worker.js";
 
@@ -40,4 +41,15 @@ export async function eventually<T>(fn: () => Promise<T>, timeoutMs = 10_000): P
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
     await sleep(50);
   }
+}
+
+/** Waits until PostgreSQL's clock has passed the run's expires_at (for runs enqueued to expire at once). */
+export async function pastExpiry(pool: pg.Pool, id: string): Promise<void> {
+  await eventually(async () => {
+    const { rows } = await pool.query<{ past: boolean }>(
+      "SELECT expires_at < now() AS past FROM reproq.task_runs WHERE result_id = $1",
+      [id],
+    );
+    return rows[0]?.past;
+  });
 }
