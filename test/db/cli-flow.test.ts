@@ -5,7 +5,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BIN, cleanEnv, lines, runCli } from "../support/cli.js";
 import { useTestDatabase } from "../support/db.js";
-import { eventually } from "../support/worker.js";
+import { eventually } from "../support/wait.js";
 
 const ctx = useTestDatabase();
 let dir: string;

@@ -11,7 +11,8 @@ import { claimRuns, settleRuns } from "../../src/sql/worker.js";
 import { runMaintenance } from "../../src/worker/worker.js";
 import { useReproq } from "../support/reproq.js";
 import { maxOverlap, type Span } from "../support/spans.js";
-import { eventually, sleep, startWorker } from "../support/worker.js";
+import { eventually, sleep } from "../support/wait.js";
+import { startWorker } from "../support/worker.js";
 
 const ctx = useReproq();
 

@@ -7,7 +7,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { useTestDatabase } from "../support/db.js";
 import { maxOverlap, type Span } from "../support/spans.js";
-import { eventually } from "../support/worker.js";
+import { eventually } from "../support/wait.js";
 
 const ctx = useTestDatabase();
 const reproq = await import("../../dist/index.js");

@@ -7,7 +7,8 @@ import { describe, expect, it } from "vitest";
 import { cancel, getBackend, task } from "../../src/index.js";
 import type { Worker } from "../../src/worker/worker.js";
 import { useReproq } from "../support/reproq.js";
-import { eventually, startWorker } from "../support/worker.js";
+import { eventually } from "../support/wait.js";
+import { startWorker } from "../support/worker.js";
 
 const ctx = useReproq();
 

@@ -28,7 +28,7 @@ import { clearRecurring } from "../../src/scheduler/recurring.js";
 import { upsertScheduleIn } from "../../src/scheduler/schedules.js";
 import { BIN, cleanEnv, runCli } from "../support/cli.js";
 import { useReproq } from "../support/reproq.js";
-import { eventually } from "../support/worker.js";
+import { eventually } from "../support/wait.js";
 
 const DIST_INDEX = pathToFileURL(fileURLToPath(new URL("../../dist/index.js", import.meta.url))).href;
 

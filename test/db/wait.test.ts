@@ -4,7 +4,7 @@ import { configure, getBackend, task, WaitTimeoutError } from "../../src/index.j
 import { runMigrations } from "../../src/sql/migrate.js";
 import { createTestDatabase, dropTestDatabase } from "../support/db.js";
 import { useReproq } from "../support/reproq.js";
-import { eventually } from "../support/worker.js";
+import { eventually } from "../support/wait.js";
 
 const ctx = useReproq();
 const job = task("wait.job", async (n: number) => n);

@@ -6,7 +6,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { beforeAll, describe, expect, it } from "vitest";
 import { getResult } from "../../dist/index.js";
 import { useReproq } from "../support/reproq.js";
-import { eventually } from "../support/worker.js";
+import { eventually } from "../support/wait.js";
 
 const ctx = useReproq();
 // The fixture's tasks are defined with the built package, like a user's task modules.

@@ -10,7 +10,8 @@ import { type EmbeddedPostgres, startEmbeddedPostgres } from "../../src/db/embed
 import { createPool } from "../../src/db/pool.js";
 import { close, configure, task } from "../../src/index.js";
 import { runMigrations } from "../../src/sql/migrate.js";
-import { eventually, startWorker } from "../support/worker.js";
+import { eventually } from "../support/wait.js";
+import { startWorker } from "../support/worker.js";
 
 let returned = 0;
 const slow = task("restart.slow", async (ms: number) => {

@@ -19,7 +19,8 @@ import {
 } from "../../src/index.js";
 import { expireRuns } from "../../src/sql/maintenance.js";
 import { useReproq } from "../support/reproq.js";
-import { eventually, pastExpiry, sleep, startWorker } from "../support/worker.js";
+import { eventually, pastExpiry, sleep } from "../support/wait.js";
+import { startWorker } from "../support/worker.js";
 
 const ctx = useReproq();
 
