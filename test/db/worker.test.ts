@@ -215,11 +215,10 @@ describe("timeouts and cancellation (in-process)", () => {
     expect((await ready.refresh()).status).toBe("CANCELLED");
     expect((await cancel(ready.id)).outcome).toBe("finished");
 
-    let abortedAfter = -1;
+    let sawAbort = false;
     const long = task("w.long", { takesContext: true, timeout: "60s" }, async (ctx) => {
-      const t0 = Date.now();
       await new Promise<void>((resolve) => ctx.signal.addEventListener("abort", () => resolve()));
-      abortedAfter = Date.now() - t0;
+      sawAbort = true;
     });
     const cancelled: string[] = [];
     // No heartbeat (which also delivers cancel requests) falls within the test's timeout.
@@ -232,7 +231,7 @@ describe("timeouts and cancellation (in-process)", () => {
     await r.wait({ timeout: 20_000 });
     expect(r.status).toBe("CANCELLED");
     expect(r.errors.at(-1)?.kind).toBe("cancelled");
-    expect(abortedAfter).toBeGreaterThanOrEqual(0);
+    expect(sawAbort).toBe(true);
     expect(cancelled).toEqual([r.id]);
   });
 });
