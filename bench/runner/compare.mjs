@@ -8,21 +8,21 @@
 // 1. enqueue rate: one job per call with 1 producer, and with 10 concurrent producers; bulk calls
 //    of 10,000 (Reproq bulkEnqueue, graphile-worker addJobs, pg-boss insert);
 // 2. drain rate: a pre-filled queue of no-op jobs, one worker process at concurrency 10 and 100
-//    (bench/compare-worker.mjs, timed inside it from starting the worker until every job is
+//    (bench/runner/compare-worker.mjs, timed inside it from starting the worker until every job is
 //    finished in the database), and for Reproq two `reproq worker --concurrency 50` processes; and
-//    two raw-SQL drain floors (bench/raw-floor.mjs: 4 connections claiming 500 with SKIP LOCKED and
+//    two raw-SQL drain floors (bench/adapters/raw-floor.mjs: 4 connections claiming 500 with SKIP LOCKED and
 //    deleting them, or keeping them with a result written in place);
 // 3. enqueue + drain end to end: 4 producers enqueue the same number of jobs in bulk calls of 500
 //    while one worker process at concurrency 10 drains them, timed from the first enqueue until the
 //    last job is finished in the database; Reproq's rate is compared with a raw-SQL floor
-//    (bench/raw-floor.mjs: the pg driver alone, insert 500 / claim 500 SKIP LOCKED / delete, on 4
+//    (bench/adapters/raw-floor.mjs: the pg driver alone, insert 500 / claim 500 SKIP LOCKED / delete, on 4
 //    connections);
 // 4. enqueue-to-start latency over sequential jobs on an idle worker (concurrency 10), and the
 //    raw-SQL floor for it (an insert that NOTIFYs a listening claimer);
 // 5. VmRSS of the worker process after the drain at concurrency 100;
 // then Reproq-only rows: 1,000 concurrency keys, a rate limit, retries where 10% of runs fail once.
 //
-// Each peer runs at its recommended high-throughput settings (compare-systems.mjs VARIANTS, printed
+// Each peer runs at its recommended high-throughput settings (bench/adapters/ VARIANTS, printed
 // in the report); graphile-worker's defaults are a secondary row. Reproq runs with its defaults; a
 // secondary row gives its bulk, drain and end-to-end rates with dedupActive off.
 //
@@ -35,8 +35,10 @@ import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
-import { deleteRateLimit, getBackend, runWorker, setRateLimit } from "../dist/index.js";
-import { openSystem, SYSTEMS, VARIANTS } from "./compare-systems.mjs";
+import { deleteRateLimit, getBackend, runWorker, setRateLimit } from "../../dist/index.js";
+import { openSystem, SYSTEMS, VARIANTS } from "../adapters/index.mjs";
+import { rawDrain, rawLatency, rawThroughput } from "../adapters/raw-floor.mjs";
+import { flaky, noop, timedDrain } from "../adapters/reproq-tasks.mjs";
 import {
   fmt,
   loadAverage,
@@ -50,11 +52,9 @@ import {
   sleep,
   vmRss,
 } from "./lib.mjs";
-import { flaky, noop, timedDrain } from "./noop-tasks.mjs";
-import { rawDrain, rawLatency, rawThroughput } from "./raw-floor.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, "..");
+const root = path.resolve(here, "../..");
 const argv = process.argv.slice(2);
 const quick = argv.includes("--quick");
 const flag = (name, fallback) => {
@@ -99,7 +99,7 @@ function versionOf(name) {
   return "?";
 }
 const versions = {
-  reproq: `${require("../package.json").version} (${revision()})`,
+  reproq: `${require("../../package.json").version} (${revision()})`,
   graphile: versionOf("graphile-worker"),
   pgboss: versionOf("pg-boss"),
   pg: versionOf("pg"),
@@ -325,7 +325,7 @@ async function endToEnd(name, variant) {
 }
 
 /**
- * Runs bench/compare-worker.mjs on `name`'s database until `expect` jobs are finished; calls
+ * Runs bench/runner/compare-worker.mjs on `name`'s database until `expect` jobs are finished; calls
  * `whileRunning` once its worker has started. Returns the worker's result and its VmRSS at the end.
  */
 async function inChild(name, variant, concurrency, expect, whileRunning = async () => {}) {
@@ -387,7 +387,7 @@ async function drainTwoProcesses() {
   const system = systems.reproq;
   await fill(system, DRAIN);
   const cli = path.join(root, "dist/cli/main.js");
-  const tasks = path.join(here, "noop-tasks.mjs");
+  const tasks = path.join(root, "bench/adapters/reproq-tasks.mjs");
   const t0 = performance.now();
   const children = [0, 1].map((k) =>
     spawn(

@@ -1,8 +1,8 @@
-// Task module shared by bench/compare.mjs (which enqueues), the worker processes it starts
-// (`reproq worker --tasks bench/noop-tasks.mjs` and bench/compare-worker.mjs) and bench/worker.mjs.
+// Task module shared by bench/runner/compare.mjs (which enqueues), the worker processes it starts
+// (`reproq worker --tasks bench/adapters/reproq-tasks.mjs` and bench/runner/compare-worker.mjs) and bench/runner/worker.mjs.
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
-import { runWorker, task } from "../dist/index.js";
+import { runWorker, task } from "../../dist/index.js";
 
 // Distinct arguments per run: identical specs would be deduplicated into one active run.
 export const noop = task("bench.noop", async (_i) => null);

@@ -6,7 +6,7 @@
 // already present. Reports jobs/s, sizes, dead tuples and the HOT-update ratio.
 //
 //   npm run bench:storage                     (DATABASE_URL's server, else the embedded one)
-//   node bench/storage-spike.mjs --runs=10000 --finished=50000   smaller, for a quick look
+//   node bench/spikes/storage-spike.mjs --runs=10000 --finished=50000   smaller, for a quick look
 //
 // The embedded server is only started through dist/ (npm run build first); the measured SQL is
 // all here. Autovacuum stays on with its defaults, as on a real server.
@@ -15,7 +15,7 @@ import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import pg from "pg";
-import { numericFlag } from "./lib.mjs";
+import { numericFlag } from "../runner/lib.mjs";
 
 const flag = numericFlag;
 const RUNS = flag("runs", 50_000);
@@ -138,7 +138,7 @@ let where = "DATABASE_URL server (scratch database)";
 if (!adminUrl) {
   let embedded;
   try {
-    embedded = await import("../dist/db/embedded.js");
+    embedded = await import("../../dist/db/embedded.js");
   } catch {
     console.error(
       "Set DATABASE_URL, or run `npm run build` first so the embedded PostgreSQL can be started.",

@@ -1,8 +1,8 @@
 import os from "node:os";
 import { performance } from "node:perf_hooks";
-import { deleteRateLimit, getBackend, runWorker, setRateLimit } from "../dist/index.js";
+import { deleteRateLimit, getBackend, runWorker, setRateLimit } from "../../dist/index.js";
+import { noop, timedDrain } from "../adapters/reproq-tasks.mjs";
 import { fmt, median, ms, percentiles, revision, sleep } from "./lib.mjs";
-import { noop, timedDrain } from "./noop-tasks.mjs";
 import { openReproqDatabase } from "./reproq-db.mjs";
 
 const argv = process.argv.slice(2);
@@ -26,7 +26,7 @@ const QUEUE = "default";
 
 // ---------------------------------------------------------------- database
 
-// A cluster of its own, so this bench and bench/worker.mjs never share (or stop) one server.
+// A cluster of its own, so this bench and bench/runner/worker.mjs never share (or stop) one server.
 const bench = await openReproqDatabase({ dataDir: ".reproq/bench-flow-pg", prefix: "reproq_flowbench_" });
 const { sql, table } = bench;
 const rows = [];

@@ -1,4 +1,4 @@
-// Raw-SQL floors for bench/compare.mjs: what a queue on this server costs with no queue library at
+// Raw-SQL floors for bench/runner/compare.mjs: what a queue on this server costs with no queue library at
 // all, only the pg driver and the three statements every SKIP LOCKED queue needs. Reproq's end-to-end
 // rate and latency are compared against these numbers.
 //
@@ -13,7 +13,7 @@
 //   claimer claims on the notification. Time from before the insert to the claim's answer.
 import { performance } from "node:perf_hooks";
 import pg from "pg";
-import { percentiles } from "./lib.mjs";
+import { percentiles } from "../runner/lib.mjs";
 
 const TABLE = "raw_jobs";
 const CHANNEL = "raw_jobs_wake";

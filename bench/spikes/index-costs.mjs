@@ -7,9 +7,9 @@
 // settle_runs()' UPDATE, so the difference between two rows is the indexes alone.
 //
 //   npm run bench:indexes                   # 30,000 runs per copy, median of 3 rounds (about 1 min)
-//   node bench/index-costs.mjs --runs=50000 --rounds=5
-import { fmt, machine, median, numericFlag, revision } from "./lib.mjs";
-import { openReproqDatabase } from "./reproq-db.mjs";
+//   node bench/spikes/index-costs.mjs --runs=50000 --rounds=5
+import { fmt, machine, median, numericFlag, revision } from "../runner/lib.mjs";
+import { openReproqDatabase } from "../runner/reproq-db.mjs";
 
 const RUNS = numericFlag("runs", 30_000);
 const ROUNDS = numericFlag("rounds", 3);

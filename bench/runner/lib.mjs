@@ -1,10 +1,10 @@
-// Helpers shared by the comparison bench (bench/compare.mjs and bench/compare-worker.mjs):
+// Helpers shared by the comparison bench (bench/runner/compare.mjs and bench/runner/compare-worker.mjs):
 // the database server, machine facts, percentiles and number formatting.
 import { execFileSync } from "node:child_process";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
-import { embeddedDatabaseUrl, startEmbeddedPostgres } from "../dist/db/embedded.js";
+import { embeddedDatabaseUrl, startEmbeddedPostgres } from "../../dist/db/embedded.js";
 
 /**
  * DATABASE_URL's server when set, else an embedded PostgreSQL in `dataDir` with default durability.

@@ -1,8 +1,8 @@
 import os from "node:os";
 import { performance } from "node:perf_hooks";
-import { getBackend } from "../dist/index.js";
+import { getBackend } from "../../dist/index.js";
+import { noop, startPingProbe, timedDrain } from "../adapters/reproq-tasks.mjs";
 import { fmt, median, ms, percentiles, revision } from "./lib.mjs";
-import { noop, startPingProbe, timedDrain } from "./noop-tasks.mjs";
 import { openReproqDatabase } from "./reproq-db.mjs";
 
 const argv = process.argv.slice(2);

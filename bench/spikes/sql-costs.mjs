@@ -6,13 +6,13 @@
 // but small next to the statements.
 //
 //   npm run bench:sql                       # 20,000 runs, claim batches of 1,000 (keyed: 100)
-//   node bench/sql-costs.mjs --runs=50000 --batch=500 --keyed-batch=50 --rounds=5
+//   node bench/spikes/sql-costs.mjs --runs=50000 --batch=500 --keyed-batch=50 --rounds=5
 import os from "node:os";
 import { performance } from "node:perf_hooks";
-import { configure, getBackend } from "../dist/index.js";
-import { fmt, machine, median, numericFlag, revision } from "./lib.mjs";
-import { noop } from "./noop-tasks.mjs";
-import { openReproqDatabase } from "./reproq-db.mjs";
+import { configure, getBackend } from "../../dist/index.js";
+import { noop } from "../adapters/reproq-tasks.mjs";
+import { fmt, machine, median, numericFlag, revision } from "../runner/lib.mjs";
+import { openReproqDatabase } from "../runner/reproq-db.mjs";
 
 const flag = numericFlag;
 const RUNS = flag("runs", 20_000);

@@ -1,9 +1,9 @@
-// The scratch database the Reproq-only benches (bench/worker.mjs, bench/flow.mjs) run in: created on
+// The scratch database the Reproq-only benches (bench/runner/worker.mjs, bench/runner/flow.mjs) run in: created on
 // openServer's server, migrated, and configured as the application's database.
 import { randomBytes } from "node:crypto";
 import os from "node:os";
 import pg from "pg";
-import { close, configure, migrate } from "../dist/index.js";
+import { close, configure, migrate } from "../../dist/index.js";
 import { openServer, serverInfo } from "./lib.mjs";
 
 /**

@@ -1,11 +1,11 @@
-// A worker process for bench/compare.mjs: opens one system's database, waits for "go", runs that
+// A worker process for bench/runner/compare.mjs: opens one system's database, waits for "go", runs that
 // system's worker until `expect` jobs are finished in the database (or `capMs` has passed), and
 // reports the time. It says "started" once the worker runs, so the parent can start enqueuing then
 // (the end-to-end rows); the parent reads this process's VmRSS before sending "stop".
 //
-//   node bench/compare-worker.mjs <system> <databaseUrl> <concurrency> <variant> <expect> <capMs>
+//   node bench/runner/compare-worker.mjs <system> <databaseUrl> <concurrency> <variant> <expect> <capMs>
 import { performance } from "node:perf_hooks";
-import { openSystem } from "./compare-systems.mjs";
+import { openSystem } from "../adapters/index.mjs";
 import { sleep } from "./lib.mjs";
 
 const [system, databaseUrl, concurrencyArg, variant, expectArg, capArg] = process.argv.slice(2);
