@@ -3,9 +3,11 @@
  * Fails (exit 1) when src/ breaks the layering rules of docs/architecture.md:
  * - no import cycle between files, type-only imports included;
  * - no cycle between the top-level rooms of src/ (folders, and root files on their own);
- * - the named one-way rules below (a lower room never imports a higher one).
+ * - the named one-way rules below (a lower room never imports a higher one);
+ * - SQL statements only in sql/ (and connection-level ones in db/).
  * Run by `npm run lint`, so CI keeps the tree acyclic.
  */
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import madge from "madge";
@@ -101,10 +103,21 @@ for (const component of components) {
   problems.push(`rooms import each other: ${component.join(", ")} (${ties.join("; ")})`);
 }
 
+// SQL lives in sql/ (statements and migrations); db/ may send connection-level statements
+// (LISTEN, BEGIN, a ping). A string starting with a data statement anywhere else is a leak.
+const SQL_STATEMENT = /["'`]\s*(SELECT|INSERT\s+INTO|UPDATE\s+\S+\s+SET|DELETE\s+FROM|WITH\s+\w+\s+AS)\b/;
+for (const file of Object.keys(graph)) {
+  if (file.startsWith("sql/") || file.startsWith("db/")) continue;
+  const lines = readFileSync(path.join(root, "src", file), "utf8").split("\n");
+  lines.forEach((line, i) => {
+    if (SQL_STATEMENT.test(line)) problems.push(`src/${file}:${i + 1} has SQL; statements belong in src/sql/`);
+  });
+}
+
 if (problems.length > 0) {
   for (const line of problems) console.error(`check-imports: ${line}`);
   console.error(
-    `check-imports: ${problems.length} problem(s); imports must point one way (docs/architecture.md)`,
+    `check-imports: ${problems.length} problem(s); imports must point one way and SQL stays in sql/ (docs/architecture.md)`,
   );
   process.exit(1);
 }

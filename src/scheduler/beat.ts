@@ -10,8 +10,15 @@ import type { Logger } from "pino";
 import { sha256Hex } from "../codec/canonical.js";
 import { advisoryKey } from "../db/names.js";
 import { InvalidInputError } from "../errors.js";
+import { advisoryUnlock, tryAdvisoryLock } from "../sql/maintenance.js";
 import { insertRuns, type NewRun } from "../sql/runs.js";
-import { advanceSchedule, lockDueSchedule, type ScheduleRow, selectDueNames } from "../sql/schedules.js";
+import {
+  advanceSchedule,
+  lockDueSchedule,
+  type ScheduleRow,
+  selectDueNames,
+  transactionNow,
+} from "../sql/schedules.js";
 import { parseCron } from "./cron.js";
 import type { ScheduleRunOptions } from "./schedules.js";
 
@@ -120,7 +127,7 @@ async function tickSchedule(
       await client.query("COMMIT");
       return null;
     }
-    const now = (await client.query<{ now: Date }>("SELECT now() AS now")).rows[0]!.now;
+    const now = await transactionNow(client);
     if (row.spec_canonical === null) {
       throw new InvalidInputError(
         `schedule "${name}" has no stored spec; save it with upsertSchedule() or reproq sync-recurring`,
@@ -180,14 +187,11 @@ export async function tick(
 }
 
 export async function tryLeadership(client: pg.ClientBase, schema: string): Promise<boolean> {
-  const result = await client.query<{ ok: boolean }>("SELECT pg_try_advisory_lock($1::bigint) AS ok", [
-    advisoryKey(schema, "scheduler"),
-  ]);
-  return result.rows[0]?.ok === true;
+  return tryAdvisoryLock(client, advisoryKey(schema, "scheduler"));
 }
 
 async function releaseLeadership(client: pg.ClientBase, schema: string): Promise<void> {
-  await client.query("SELECT pg_advisory_unlock($1::bigint)", [advisoryKey(schema, "scheduler")]);
+  await advisoryUnlock(client, advisoryKey(schema, "scheduler"));
 }
 
 /** One tick if no other scheduler is active (for crontab): `leader` false means another one is. */

@@ -248,3 +248,9 @@ export async function scheduleCronJob(
 export async function unscheduleCronJob(db: Queryable, jobName: string): Promise<void> {
   await db.query("SELECT cron.unschedule($1)", [jobName]);
 }
+
+/** The current transaction's start time on the database's clock (now()). */
+export async function transactionNow(db: Queryable): Promise<Date> {
+  const result = await db.query<{ now: Date }>("SELECT now() AS now");
+  return result.rows[0]!.now;
+}
