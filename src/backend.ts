@@ -8,19 +8,12 @@ import type pg from "pg";
 import { loadConfig, type ResolvedConfig } from "./config/load.js";
 import type { ReproqConfig, ReproqConfigInput } from "./config/schema.js";
 import { type Connection, connect } from "./db/connect.js";
-import type { Listener } from "./db/listener.js";
-import { assertSchemaName, channelName } from "./db/names.js";
-import {
-  createPool,
-  disableClientPreparedStatements,
-  disablePreparedStatements,
-  mapDatabaseError,
-  type Queryable,
-} from "./db/pool.js";
+import { assertSchemaName } from "./db/names.js";
+import { disableClientPreparedStatements, mapDatabaseError, type Queryable } from "./db/pool.js";
+import { RunFeed } from "./db/run-feed.js";
 import { withClientTransaction, withTransaction } from "./db/transaction.js";
 import type { EnqueueOptions, TaskDefinition } from "./definition.js";
 import {
-  ConfigError,
   ConflictError,
   ConnectionError,
   InvalidInputError,
@@ -75,7 +68,7 @@ interface BackendState {
   pool: pg.Pool;
   connection: Connection;
   provenance: Provenance;
-  listener: Listener;
+  feed: RunFeed;
 }
 
 export type BackendEvents = {
@@ -146,13 +139,21 @@ export class Backend implements ResultSource {
       pool: connection.pool,
       connection,
       provenance,
-      listener: connection.listener,
+      feed: new RunFeed(connection.listener, schema),
     };
   }
 
   /** The effective configuration of this backend. */
   async config(): Promise<ReproqConfig> {
     return (await this.#ready()).config;
+  }
+
+  /**
+   * The run feed of this backend's database: enqueued, cancel-requested and finished events from
+   * the schema's notifications, over the backend's one LISTEN connection (opened on first subscribe).
+   */
+  async feed(): Promise<RunFeed> {
+    return (await this.#ready()).feed;
   }
 
   /** The pool this backend uses (the application's own when given to configure()). */
@@ -530,13 +531,13 @@ export class Backend implements ResultSource {
     };
     let unsubscribe: () => void;
     try {
-      unsubscribe = await state.listener.subscribe(channelName(state.schema, "finished"), (payload) => {
-        if (payload.slice(0, payload.indexOf(":")) === resultId) signal();
+      // A reconnect means a notification may have been missed: check again.
+      unsubscribe = await state.feed.subscribe(["finished", "reconnected"], (event) => {
+        if (event.type === "reconnected" || event.id === resultId) signal();
       });
     } catch (error) {
       throw mapDatabaseError(error, state.schema);
     }
-    const offReconnect = state.listener.onReconnect(signal);
     const deadline = timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeoutMs;
     try {
       for (;;) {
@@ -568,7 +569,6 @@ export class Backend implements ResultSource {
       }
     } finally {
       unsubscribe();
-      offReconnect();
     }
   }
 

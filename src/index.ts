@@ -9,6 +9,7 @@ export { defineConfig } from "./config/define.js";
 export { type ConfigSource, explainConfig, loadConfig, type ResolvedConfig } from "./config/load.js";
 export type { ReproqConfig, ReproqConfigInput } from "./config/schema.js";
 export type { TaskContext, TaskLogger } from "./context.js";
+export { type FeedEvent, type FeedEventOf, type FeedEventType, RunFeed } from "./db/run-feed.js";
 export { type Duration, parseDuration } from "./duration.js";
 export {
   ConfigError,
@@ -84,7 +85,17 @@ export { PACKAGE_VERSION as VERSION } from "./version.js";
 export { NonRetryableError, snooze } from "./worker/control.js";
 export type { ExecutionRequest, ExecutionResult, Executor } from "./worker/executor.js";
 export { runWorker, type WorkerOptions } from "./worker/run.js";
-export { type ErrorRecord, type RunEvent, Worker, type WorkerEvents } from "./worker/worker.js";
+export {
+  type ErrorRecord,
+  type InFlightRun,
+  type MaintainedRun,
+  type RunCounts,
+  type RunEvent,
+  Worker,
+  type WorkerEvents,
+  type WorkerState,
+  type WorkerStatus,
+} from "./worker/worker.js";
 export {
   type Chain,
   type CheckedChain,

@@ -4,10 +4,21 @@
  * `reproq prune` all run these same loops, so a statement's batch size and its stopping rule live
  * in one place. Small batches keep each statement's row locks short.
  */
+
+import type pg from "pg";
 import type { Logger } from "pino";
 import type { ReproqConfig } from "../config/schema.js";
+import { advisoryKey } from "../db/names.js";
 import type { Queryable } from "../db/pool.js";
-import { deleteFinishedRuns, expireRuns, type ReapedRun, reapExpiredLeases } from "../sql/maintenance.js";
+import {
+  advisoryUnlock,
+  deleteFinishedRuns,
+  type ExpiredRun,
+  expireRuns,
+  type ReapedRun,
+  reapExpiredLeases,
+  tryAdvisoryLock,
+} from "../sql/maintenance.js";
 import type { TaskStatus } from "../status.js";
 
 export interface BatchLimits {
@@ -52,17 +63,17 @@ export async function reclaimLeases(
   return reclaimed;
 }
 
-/** READY runs whose expiry passed end EXPIRED; returns their ids. */
+/** READY and WAITING runs whose expiry passed end EXPIRED; returns them. */
 export async function expireUnstarted(
   db: Queryable,
   schema: string,
   limits: BatchLimits = {},
-): Promise<string[]> {
-  const expired: string[] = [];
+): Promise<ExpiredRun[]> {
+  const expired: ExpiredRun[] = [];
   await repeatBatches(async (want) => {
-    const ids = await expireRuns(db, schema, want);
-    expired.push(...ids);
-    return ids.length;
+    const rows = await expireRuns(db, schema, want);
+    expired.push(...rows);
+    return rows.length;
   }, limits);
   return expired;
 }
@@ -85,6 +96,10 @@ export interface MaintenanceResult {
   reaped: number;
   expired: number;
   deleted: number;
+  /** The runs whose expired leases were reclaimed, with the status each has now. */
+  reapedRuns: ReapedRun[];
+  /** The runs that expired unstarted. */
+  expiredRuns: ExpiredRun[];
 }
 
 /** A periodic pass does at most this many statements per loop, so one pass never runs for long. */
@@ -98,8 +113,10 @@ export async function runMaintenance(
   log?: Logger,
 ): Promise<MaintenanceResult> {
   const bounded = { maxBatches: PASS_BATCHES };
-  const reaped = (await reclaimLeases(db, schema, bounded)).length;
-  const expired = (await expireUnstarted(db, schema, bounded)).length;
+  const reapedRuns = await reclaimLeases(db, schema, bounded);
+  const expiredRuns = await expireUnstarted(db, schema, bounded);
+  const reaped = reapedRuns.length;
+  const expired = expiredRuns.length;
   const rules: Array<[TaskStatus[], number]> = [
     [["SUCCESSFUL"], config.retainSuccessful],
     [["FAILED", "CANCELLED", "EXPIRED"], config.retainFailed],
@@ -109,5 +126,29 @@ export async function runMaintenance(
     if (age > 0) deleted += await deleteFinished(db, schema, statuses, age, bounded);
   }
   if (reaped + expired + deleted > 0) log?.info({ reaped, expired, deleted }, "maintenance pass");
-  return { reaped, expired, deleted };
+  return { reaped, expired, deleted, reapedRuns, expiredRuns };
+}
+
+/**
+ * The periodic pass of a worker: one worker at a time per schema runs it (an advisory lock on
+ * one of the pool's connections), the others skip. Resolves to null when another worker held it.
+ */
+export async function runMaintenanceIfFree(
+  pool: pg.Pool,
+  schema: string,
+  config: Pick<ReproqConfig, "retainSuccessful" | "retainFailed">,
+  log?: Logger,
+): Promise<MaintenanceResult | null> {
+  const key = advisoryKey(schema, "maintenance");
+  const client = await pool.connect();
+  try {
+    if (!(await tryAdvisoryLock(client, key))) return null;
+    try {
+      return await runMaintenance(client, schema, config, log);
+    } finally {
+      await advisoryUnlock(client, key);
+    }
+  } finally {
+    client.release();
+  }
 }

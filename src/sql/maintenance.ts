@@ -12,7 +12,14 @@ export interface ReapedRun {
   result_id: string;
   status: string;
   task_path: string;
+  queue_name: string;
   leased_by: string | null;
+}
+
+export interface ExpiredRun {
+  result_id: string;
+  task_path: string;
+  queue_name: string;
 }
 
 /** RUNNING runs whose lease expired: back to READY while attempts remain, else FAILED (CANCELLED if cancel was requested). */
@@ -42,7 +49,7 @@ export async function reapExpiredLeases(db: Queryable, schema: string, limit: nu
             leased_by = NULL, leased_until = NULL, lease_token = NULL, updated_at = now()
        FROM decided d
       WHERE r.result_id = d.result_id AND (SELECT count(*) FROM locked_slots) >= 0
-   RETURNING r.result_id, r.status, r.task_path, d.leased_by`,
+   RETURNING r.result_id, r.status, r.task_path, r.queue_name, d.leased_by`,
     [limit],
   );
   return result.rows;
@@ -53,7 +60,7 @@ export async function listExpiredLeases(db: Queryable, schema: string, limit: nu
   const result = await db.query<ReapedRun>(
     `SELECT result_id,
             CASE WHEN cancel_requested THEN 'CANCELLED' WHEN attempts < max_attempts THEN 'READY' ELSE 'FAILED' END AS status,
-            task_path, leased_by
+            task_path, queue_name, leased_by
        FROM ${qualify(schema, "task_runs")}
       WHERE status = 'RUNNING' AND leased_until < now()
       ORDER BY leased_until LIMIT $1`,
@@ -63,9 +70,9 @@ export async function listExpiredLeases(db: Queryable, schema: string, limit: nu
 }
 
 /** READY or WAITING runs past expires_at become EXPIRED. */
-export async function expireRuns(db: Queryable, schema: string, limit: number): Promise<string[]> {
+export async function expireRuns(db: Queryable, schema: string, limit: number): Promise<ExpiredRun[]> {
   const t = qualify(schema, "task_runs");
-  const result = await db.query<{ result_id: string }>(
+  const result = await db.query<ExpiredRun>(
     `UPDATE ${t} r
         SET status = 'EXPIRED', finished_at = now(), last_error = 'expired before it started',
             errors_json = r.errors_json || jsonb_build_array(jsonb_build_object(
@@ -76,10 +83,10 @@ export async function expireRuns(db: Queryable, schema: string, limit: number): 
         SELECT result_id FROM ${t}
          WHERE status IN ('READY','WAITING') AND expires_at <= now()
          LIMIT $1 FOR UPDATE SKIP LOCKED)
-   RETURNING r.result_id`,
+   RETURNING r.result_id, r.task_path, r.queue_name`,
     [limit],
   );
-  return result.rows.map((r) => r.result_id);
+  return result.rows;
 }
 
 /** Deletes up to `limit` finished runs with one of `statuses` that finished more than `olderThanMs` ago. */

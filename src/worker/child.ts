@@ -15,6 +15,7 @@ import { getTask } from "../registry.js";
 import type { ChildInit, ChildMessage, LogLevel, ParentMessage, RemoteError } from "./child-protocol.js";
 import { NonRetryableError, RunAborted, SnoozeSignal } from "./control.js";
 import { importTaskModules } from "./discovery.js";
+import { describeThrown } from "./outcome.js";
 
 interface ActiveRun {
   runId: string;
@@ -36,13 +37,14 @@ function send(message: ChildMessage): Promise<void> {
   });
 }
 
-/** A thrown value as the worker would record it (see Worker#classify). */
+/** A thrown value as the worker would record it (see outcome.ts). */
 function describeError(error: unknown, kind?: string): RemoteError {
   if (!(error instanceof Error)) {
+    const thrown = describeThrown(error);
     return {
-      class: typeof error,
+      class: thrown.class ?? typeof error,
       name: null,
-      message: String(error),
+      message: thrown.message,
       stack: null,
       nonRetryable: false,
       isError: false,

@@ -21,6 +21,7 @@ import { ConfigError } from "../errors.js";
 import type { ChildInit, ChildMessage, ParentMessage, RemoteError } from "./child-protocol.js";
 import { type AbortCause, NonRetryableError, RunAborted, SnoozeSignal } from "./control.js";
 import type { ExecutionRequest, ExecutionResult, Executor } from "./executor.js";
+import { ThrownValue } from "./outcome.js";
 
 export interface ProcessExecutorOptions {
   /** Globs of task modules, relative to cwd; each child imports them once at start. */
@@ -377,8 +378,9 @@ function toResult(message: Extract<ChildMessage, { type: "done" }>): ExecutionRe
  */
 export function rebuildError(remote: RemoteError): unknown {
   if (remote.snoozeMs !== undefined) return new SnoozeSignal(remote.snoozeMs);
-  // A thrown string (or other non-error) is recorded as such in-process too.
-  if (!remote.isError) return remote.message;
+  // A thrown string (or other non-error) is recorded as it printed in the child.
+  if (!remote.isError)
+    return remote.class === "string" ? remote.message : new ThrownValue(remote.class, remote.message);
   const base = remote.nonRetryable ? NonRetryableError : Error;
   let Class: new (message: string) => Error = base;
   if (remote.class && remote.class !== base.name) {

@@ -7,8 +7,8 @@ import {
   setRateLimit,
   task,
 } from "../../src/index.js";
+import { runMaintenance } from "../../src/maintenance/passes.js";
 import { claimRuns, settleRuns } from "../../src/sql/worker.js";
-import { runMaintenance } from "../../src/worker/worker.js";
 import { useReproq } from "../support/reproq.js";
 import { maxOverlap, type Span } from "../support/spans.js";
 import { eventually, sleep } from "../support/wait.js";

@@ -24,6 +24,7 @@ import {
   naps,
   refuses,
   spin,
+  throwsObject,
   whoami,
 } from "../fixtures/process-tasks.mjs";
 import { useTestDatabase } from "../support/db.js";
@@ -139,6 +140,17 @@ describe("process isolation", () => {
       message: "card declined",
     });
     expect(run.errors.at(-1)?.stack).toContain("process-tasks.mjs");
+  });
+
+  it("records a thrown non-Error as it prints, with its class, not as [object Object]", async () => {
+    const run = await finished(await throwsObject.enqueue());
+    expect(run.status).toBe("FAILED");
+    expect(run.errors.at(-1)).toMatchObject({
+      kind: "exception",
+      class: "Object",
+      message: "{ code: 42, reason: 'quota' }",
+    });
+    expect(run.lastError).toBe("{ code: 42, reason: 'quota' }");
   });
 
   it("fails at once when the return value cannot be stored", async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { cancel, getResult, NonRetryableError, SchemaError, snooze, task } from "../../src/index.js";
-import { runMaintenance } from "../../src/worker/worker.js";
+import { runMaintenance } from "../../src/maintenance/passes.js";
 import { useReproq } from "../support/reproq.js";
 import { eventually, pastExpiry, sleep } from "../support/wait.js";
 import { startWorker } from "../support/worker.js";

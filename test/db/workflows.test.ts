@@ -177,7 +177,9 @@ describe("chain: any path that ends a step advances it", () => {
       notify,
     ).enqueue();
     await pastExpiry(ctx.db.pool, runs[1]!.id);
-    expect(await expireRuns(ctx.db.pool, "reproq", 100)).toContain(runs[1]!.resultId);
+    expect((await expireRuns(ctx.db.pool, "reproq", 100)).map((run) => run.result_id)).toContain(
+      runs[1]!.resultId,
+    );
     const wf = await getWorkflow(runs[0]!.workflowId!);
     expect(wf.status).toBe("FAILED");
     expect(wf.members.map((r) => r.status)).toEqual(["READY", "EXPIRED", "CANCELLED"]);

@@ -1,0 +1,127 @@
+/**
+ * What a worker tells the world about its runs: it counts every claim and outcome by queue and
+ * task (status.ts) and emits the matching typed event (events.ts). Events whose payload costs
+ * something to build (started, succeeded, claimed) are only built when someone listens, since a
+ * worker starts thousands of runs a second.
+ */
+import { EventEmitter } from "node:events";
+import type { Logger } from "pino";
+import type { ClaimedRunRow } from "../sql/worker.js";
+import type { AttemptEnd } from "./attempt.js";
+import type { RunEvent, WorkerEvents, WorkerState } from "./events.js";
+import type { Classified } from "./outcome.js";
+import { Counters, type RunCounter } from "./status.js";
+
+/** The counter a failed attempt's outcome bumps (a release is not an outcome of the run). */
+const COUNTER_OF: Record<Classified["outcome"]["kind"], RunCounter | null> = {
+  retry: "retried",
+  fail: "failed",
+  cancel: "cancelled",
+  snooze: "snoozed",
+  release: null,
+};
+
+type RunKey = { queue_name: string; task_path: string };
+
+export class Reporter {
+  readonly counters = new Counters();
+  rateLimitWaits = 0;
+  #events = new EventEmitter<WorkerEvents>();
+  #workerId: string;
+  #log: Logger;
+
+  constructor(workerId: string, log: Logger) {
+    this.#workerId = workerId;
+    this.#log = log;
+  }
+
+  on<E extends keyof WorkerEvents>(event: E, listener: (...args: WorkerEvents[E]) => void): void {
+    this.#events.on(event, listener as never);
+  }
+
+  off<E extends keyof WorkerEvents>(event: E, listener: (...args: WorkerEvents[E]) => void): void {
+    this.#events.off(event, listener as never);
+  }
+
+  #emit<E extends keyof WorkerEvents>(event: E, ...args: WorkerEvents[E]): void {
+    if (this.#events.listenerCount(event) === 0) return;
+    try {
+      // EventEmitter's typed emit cannot follow a generic event key; WorkerEvents keeps callers typed.
+      (this.#events.emit as (name: string, ...rest: unknown[]) => boolean).call(this.#events, event, ...args);
+    } catch (error) {
+      this.#log.warn({ err: error, event }, "a worker event listener threw");
+    }
+  }
+
+  #wants(event: keyof WorkerEvents): boolean {
+    return this.#events.listenerCount(event) > 0;
+  }
+
+  #count(counter: RunCounter | null, row: RunKey): void {
+    if (counter) this.counters.bump(counter, row.queue_name, row.task_path);
+  }
+
+  #runEvent(row: ClaimedRunRow): RunEvent {
+    return {
+      id: row.result_id,
+      taskName: row.task_path,
+      queue: row.queue_name,
+      attempt: row.attempts,
+      maxAttempts: row.max_attempts,
+      workerId: this.#workerId,
+    };
+  }
+
+  claimed(rows: readonly ClaimedRunRow[]): void {
+    for (const row of rows) this.#count("claimed", row);
+    if (this.#wants("claimed")) for (const row of rows) this.#emit("claimed", this.#runEvent(row));
+  }
+
+  started(row: ClaimedRunRow): void {
+    if (this.#wants("started")) this.#emit("started", this.#runEvent(row));
+  }
+
+  /** Another worker or an operator took the run back while this worker held it. */
+  leaseLost(row: ClaimedRunRow): void {
+    this.#count("leaseLost", row);
+    this.#emit("lease-lost", this.#runEvent(row));
+  }
+
+  /** An attempt ended (its record is queued for the settler, unless the lease was lost). */
+  ended(row: ClaimedRunRow, end: AttemptEnd, durationMs: number): void {
+    if (end.kind === "lost") {
+      this.leaseLost(row);
+      return;
+    }
+    if (end.kind === "success") {
+      this.#count("succeeded", row);
+      if (this.#wants("succeeded"))
+        this.#emit("succeeded", { ...this.#runEvent(row), returnValue: end.returnValue, durationMs });
+      return;
+    }
+    const { outcome, record } = end.classified;
+    this.#count(COUNTER_OF[outcome.kind], row);
+    if (outcome.kind === "retry" && record)
+      this.#emit("retrying", { ...this.#runEvent(row), error: record, delayMs: outcome.delayMs });
+    else if (outcome.kind === "fail" && record)
+      this.#emit("failed", { ...this.#runEvent(row), error: record });
+    else if (outcome.kind === "cancel") this.#emit("cancelled", this.#runEvent(row));
+    else if (outcome.kind === "snooze")
+      this.#emit("snoozed", { ...this.#runEvent(row), delayMs: outcome.delayMs });
+  }
+
+  /** A run this worker's maintenance pass moved (a reclaimed lease, an expired run). */
+  maintained(what: "reclaimed" | "expired", run: RunKey & { result_id: string }, status: string): void {
+    this.#count(what, run);
+    this.#emit(what, { id: run.result_id, taskName: run.task_path, queue: run.queue_name, status });
+  }
+
+  rateLimited(retryAfterMs: number): void {
+    this.rateLimitWaits++;
+    this.#emit("rate-limited", { retryAfterMs, workerId: this.#workerId });
+  }
+
+  state(state: WorkerState): void {
+    this.#emit("state", { state, workerId: this.#workerId });
+  }
+}
