@@ -202,13 +202,13 @@ export const SETTINGS = {
       "Most runs a worker claims ahead of its free slots when tasks finish fast (about 250 ms of work); 0 claims only for free slots.",
   }),
   isolation: setting({
-    type: z.enum(["in-process", "process"]),
+    type: z.enum(["in-process", "thread", "process"]),
     kind: "string",
     default: "in-process",
     env: ["REPROQ_ISOLATION"],
-    expected: '"in-process" or "process"',
+    expected: '"in-process", "thread" or "process"',
     description:
-      "Executor: in-process (async, fastest) or process (child processes that a timeout or cancel kills).",
+      "Executor: in-process (async, fastest), thread (worker threads that a timeout or cancel terminates) or process (child processes that a timeout or cancel kills).",
   }),
   workerId: setting({
     type: nonEmptyString,
@@ -312,7 +312,8 @@ export const SETTINGS = {
     default: 1000,
     env: ["REPROQ_MAX_RUNS_PER_CHILD"],
     expected: "an integer >= 1",
-    description: "With process isolation, a child process is replaced after this many runs.",
+    description:
+      "With thread or process isolation, a task thread or child process is replaced after this many runs.",
   }),
   maxChildMemoryMb: setting({
     type: z.number().int().min(16),
@@ -320,7 +321,8 @@ export const SETTINGS = {
     default: 512,
     env: ["REPROQ_MAX_CHILD_MEMORY_MB"],
     expected: "an integer >= 16",
-    description: "With process isolation, a child process above this RSS (MiB) is replaced after its run.",
+    description:
+      "With process isolation, a child above this RSS (MiB) is replaced after its run; with thread isolation, a thread above this heap (MiB), and one at twice it is stopped.",
   }),
   schedulerMode: setting({
     // No default: unset means "beat", and keeps the resolved defaults free of an optional feature.

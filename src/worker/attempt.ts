@@ -26,6 +26,8 @@ export interface InFlight {
   /** The metadata as JSON when the context was made. */
   metadataBefore: string;
   startedAt: number;
+  /** When its timeout falls (epoch ms); Infinity until the attempt starts executing. */
+  deadlineAt: number;
   lost: boolean;
   logs: RunLogs | null;
 }
@@ -192,11 +194,15 @@ export function failureEnd(
   };
 }
 
-/** Turns an attempt's execution result into what the worker settles and reports. */
+/**
+ * Turns an attempt's execution result into what the worker settles and reports. A success that
+ * arrives after the attempt's deadline is a timeout: a run is never SUCCESSFUL past its timeout.
+ */
 export function endAttempt(
   inflight: InFlight,
   result: ExecutionResult,
   classify: (row: ClaimedRunRow, error: unknown) => Classified,
+  now = Date.now(),
 ): AttemptEnd {
   const { row } = inflight;
   if (
@@ -210,6 +216,16 @@ export function endAttempt(
   const metadataJson = metadataNow !== null && metadataNow !== inflight.metadataBefore ? metadataNow : null;
   const logsUri = inflight.logs?.finish() ?? null;
   if (!result.ok) return failureEnd(row, result.error, classify, metadataJson, logsUri);
+  if (now > inflight.deadlineAt) {
+    // Only a handler that kept the event loop busy can return after its timeout fired: the
+    // timer could not run. Its result arrived too late to count.
+    const took = ((now - inflight.startedAt) / 1000).toFixed(1);
+    const overran = new RunAborted(
+      "timeout",
+      `returned after ${took} s, past its ${row.timeout_seconds} s timeout: it kept the event loop busy, so it could not be stopped in time (isolation "thread" or "process" stops such code at its timeout)`,
+    );
+    return failureEnd(row, overran, classify, metadataJson, logsUri);
+  }
   let returnJson: string;
   try {
     returnJson = returnJsonOf(result.value);

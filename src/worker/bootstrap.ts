@@ -101,16 +101,21 @@ export async function setUpWorker(options: WorkerOptions): Promise<WorkerSetup> 
 }
 
 async function makeExecutor(config: ReproqConfig, cwd: string): Promise<Executor> {
-  if (config.isolation !== "process") return new InProcessExecutor();
-  const { ProcessExecutor } = await import("./process-executor.js");
+  if (config.isolation === "in-process") return new InProcessExecutor();
   // Children resolve configuration on their own; hand them this worker's database so handlers can enqueue.
   const env: Record<string, string> = { REPROQ_SCHEMA: config.schema };
   if (config.databaseUrl) env.REPROQ_DATABASE_URL = config.databaseUrl;
-  return new ProcessExecutor({
+  const options = {
     taskModules: config.tasks ?? [],
     cwd,
     maxRunsPerChild: config.maxRunsPerChild,
     maxMemoryMb: config.maxChildMemoryMb,
     env,
-  });
+  };
+  if (config.isolation === "thread") {
+    const { ThreadExecutor } = await import("./thread-executor.js");
+    return new ThreadExecutor(options);
+  }
+  const { ProcessExecutor } = await import("./process-executor.js");
+  return new ProcessExecutor(options);
 }

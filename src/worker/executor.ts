@@ -32,7 +32,7 @@ export interface ExecutionRequest {
 export type ExecutionResult = { ok: true; value: unknown } | { ok: false; error: unknown };
 
 export interface Executor {
-  readonly kind: "in-process" | "process";
+  readonly kind: "in-process" | "process" | "thread";
   execute(request: ExecutionRequest): Promise<ExecutionResult>;
   close(): Promise<void>;
 }

@@ -69,6 +69,8 @@ export interface WorkerStatus {
   lastMaintenanceAt: string | null;
   /** The last claim or heartbeat error while it persists (cleared by the next success). */
   lastError: string | null;
+  /** Times the event loop was blocked for a second or more (see worker.md), and the last one. */
+  eventLoopStalls: { count: number; lastBlockedMs: number | null; lastAt: string | null };
   pool: { total: number; idle: number; waiting: number; max: number };
   memory: { rssBytes: number; heapUsedBytes: number; heapTotalBytes: number; externalBytes: number };
 }
@@ -136,6 +138,7 @@ export interface StatusSources {
   lastHeartbeatAt: number | null;
   lastMaintenanceAt: number | null;
   lastError: string | null;
+  stalls: { count: number; last: { blockedMs: number; at: number } | null } | null;
   pool: pg.Pool;
   poolMax: number;
 }
@@ -173,6 +176,11 @@ export function workerStatus(src: StatusSources): WorkerStatus {
     lastHeartbeatAt: iso(src.lastHeartbeatAt),
     lastMaintenanceAt: iso(src.lastMaintenanceAt),
     lastError: src.lastError,
+    eventLoopStalls: {
+      count: src.stalls?.count ?? 0,
+      lastBlockedMs: src.stalls?.last?.blockedMs ?? null,
+      lastAt: iso(src.stalls?.last?.at ?? null),
+    },
     pool: {
       total: src.pool.totalCount,
       idle: src.pool.idleCount,

@@ -45,6 +45,7 @@ import { RunningSet } from "./running.js";
 import { Settler } from "./settler.js";
 import { shutDown } from "./shutdown.js";
 import { onStopSignals } from "./signals.js";
+import { STALL_REPORT_MS, StallWatch } from "./stall-watch.js";
 import { type WorkerStatus, workerStatus } from "./status.js";
 
 export type { WorkerOptions } from "./bootstrap.js";
@@ -91,6 +92,9 @@ export class Worker {
   #timers: NodeJS.Timeout[] = [];
   #cleanups: Array<() => void> = [];
   #handleSignals: boolean;
+  #stalls: StallWatch | null = null;
+  /** Recently finished runs that took at least STALL_REPORT_MS: the suspects of a stall. */
+  #longRuns: Array<{ row: ClaimedRunRow; finishedAt: number }> = [];
   #finished = deferred();
 
   private constructor(setup: WorkerSetup) {
@@ -198,6 +202,7 @@ export class Worker {
       lastHeartbeatAt: this.#lastHeartbeatAt,
       lastMaintenanceAt: this.#lastMaintenanceAt,
       lastError: this.#lastError,
+      stalls: this.#stalls,
       pool: this.#pool,
       poolMax: this.#config.poolSize,
     });
@@ -249,7 +254,24 @@ export class Worker {
       { queues: config.queues, concurrency: config.concurrency, isolation: this.#executor.kind },
       "worker started",
     );
+    this.#stalls = new StallWatch(({ blockedMs }) => this.#onStall(blockedMs));
+    this.#cleanups.push(() => this.#stalls?.stop());
     this.#loopDone = this.#claims.run();
+  }
+
+  #onStall(blockedMs: number): void {
+    // The runs executing while the loop was blocked: those still running, and long ones that
+    // finished since (a synchronous handler finishes before the watch's timer can fire).
+    const since = Date.now() - blockedMs - 200;
+    const runs = [...this.#inflight.values(), ...this.#longRuns.filter((run) => run.finishedAt >= since)].map(
+      ({ row }) => ({ id: row.result_id, task: row.task_path }),
+    );
+    this.#longRuns = [];
+    const hint =
+      this.#executor.kind === "in-process" && runs.length > 0
+        ? '; a run computing synchronously in-process blocks heartbeats and timeouts: isolation "thread" or "process" runs it apart'
+        : "";
+    this.#log.warn({ blockedMs, runs }, `the event loop was blocked for ${blockedMs} ms${hint}`);
   }
 
   #servesAny(queues: Record<string, number> | null): boolean {
@@ -295,6 +317,7 @@ export class Worker {
       context: null,
       metadataBefore: "",
       startedAt: Date.now(),
+      deadlineAt: Number.POSITIVE_INFINITY,
       lost: false,
       logs: this.#config.logsDir ? new RunLogs(this.#config.logsDir, row.result_id, row.attempts) : null,
     };
@@ -311,7 +334,8 @@ export class Worker {
       result = { ok: false, error: prepared.unrunnable };
     } else {
       const { row } = inflight;
-      this.#deadlines.add(inflight, Date.now() + row.timeout_seconds * 1000);
+      inflight.deadlineAt = Date.now() + row.timeout_seconds * 1000;
+      this.#deadlines.add(inflight, inflight.deadlineAt);
       this.#report.started(row);
       // prepareAttempt only returns args for a registered task.
       const request = new AttemptRequest(inflight, inflight.definition!, prepared.args, this.#contextOf);
@@ -327,7 +351,12 @@ export class Worker {
     this.#deadlines.delete(inflight);
     this.#inflight.delete(inflight);
     this.#claims.finished();
-    this.#settleEnd(row, endAttempt(inflight, result, this.#classify), Date.now() - inflight.startedAt);
+    const now = Date.now();
+    if (now - inflight.startedAt >= STALL_REPORT_MS) {
+      this.#longRuns.push({ row, finishedAt: now });
+      if (this.#longRuns.length > 50) this.#longRuns.shift();
+    }
+    this.#settleEnd(row, endAttempt(inflight, result, this.#classify, now), now - inflight.startedAt);
   }
 
   /** Queues an attempt's record for the settler, counts it and tells listeners. */

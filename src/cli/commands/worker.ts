@@ -79,7 +79,10 @@ export function registerWorkerCommand(program: Command): void {
       "--prefetch <n>",
       "most runs claimed ahead of free slots when tasks finish fast; 0 = off (default 1000)",
     )
-    .option("--isolation <mode>", '"in-process" (default) or "process" (child processes; timeouts kill)')
+    .option(
+      "--isolation <mode>",
+      '"in-process" (default), "thread" (worker threads; timeouts terminate) or "process" (child processes; timeouts kill)',
+    )
     .option(
       "--allowed-task-modules <list>",
       "task-name prefixes or globs this worker may run (default: all registered)",
