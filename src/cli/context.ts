@@ -77,6 +77,11 @@ export function printLines(lines: string | readonly string[]): void {
   process.stdout.write(`${text}\n`);
 }
 
+/** Writes `data` as one indented JSON document. */
+export function printJson(data: unknown): void {
+  printLines(JSON.stringify(data, null, 2));
+}
+
 /**
  * Prints command output: `data` as JSON with --json, else the text `render` makes from it.
  * Output goes to stdout; diagnostics and errors go to stderr, so `--json | jq` stays clean.
@@ -87,7 +92,7 @@ export function output<T>(
   render: (data: T) => string | readonly string[],
 ): void {
   if (globals.json) {
-    printLines(JSON.stringify(data, null, 2));
+    printJson(data);
     return;
   }
   printLines(render(data));
