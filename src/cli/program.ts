@@ -6,16 +6,16 @@
  */
 import { Command } from "commander";
 import { PACKAGE_VERSION } from "../version.js";
-import { registerAllowlistCommand } from "./commands/allowlist.js";
+import { allowlistCommand } from "./commands/allowlist.js";
 import { registerBeatCommand } from "./commands/beat.js";
 import { cancelCommand } from "./commands/cancel.js";
 import { configCommand } from "./commands/config.js";
 import { registerDevCommand } from "./commands/dev.js";
-import { registerDoctorCommands } from "./commands/doctor.js";
-import { registerInitCommand } from "./commands/init.js";
+import { checkCommand, doctorCommand } from "./commands/doctor.js";
+import { initCommand } from "./commands/init.js";
 import { limitCommand } from "./commands/limit.js";
 import { logsCommand } from "./commands/logs.js";
-import { registerMigrateCommand } from "./commands/migrate.js";
+import { migrateCommand } from "./commands/migrate.js";
 import { registerPgCronCommand } from "./commands/pg-cron.js";
 import { pruneCommand, pruneSuccessfulCommand } from "./commands/prune.js";
 import { pruneWorkersCommand } from "./commands/prune-workers.js";
@@ -25,7 +25,7 @@ import { replayCommand } from "./commands/replay.js";
 import { registerScheduleCommand } from "./commands/schedule.js";
 import { statsCommand } from "./commands/stats.js";
 import { registerStressTestCommand } from "./commands/stress-test.js";
-import { registerSyncRecurringCommand } from "./commands/sync-recurring.js";
+import { syncRecurringCommand } from "./commands/sync-recurring.js";
 import { registerSystemdCommand } from "./commands/systemd.js";
 import { triageCommand } from "./commands/triage.js";
 import { upgradeCommand } from "./commands/upgrade.js";
@@ -66,7 +66,7 @@ export function buildProgram(): Command {
     })
     .configureHelp({ showGlobalOptions: true, sortSubcommands: true });
 
-  registerMigrateCommand(program);
+  migrateCommand.register(program);
   configCommand.register(program);
   registerWorkerCommand(program);
   registerDevCommand(program);
@@ -79,11 +79,12 @@ export function buildProgram(): Command {
   resumeQueueCommand.register(program);
   registerBeatCommand(program);
   registerScheduleCommand(program);
-  registerSyncRecurringCommand(program);
+  syncRecurringCommand.register(program);
   registerPgCronCommand(program);
-  registerInitCommand(program);
-  registerDoctorCommands(program);
-  registerAllowlistCommand(program);
+  initCommand.register(program);
+  checkCommand.register(program);
+  doctorCommand.register(program);
+  allowlistCommand.register(program);
   registerSystemdCommand(program);
   registerStressTestCommand(program);
   upgradeCommand.register(program);

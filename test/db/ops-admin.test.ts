@@ -1,0 +1,81 @@
+/**
+ * Operator functions the CLI, the HTTP API and the dashboard share, called directly with a pool:
+ * the migration check and apply reports, and pruning stale workers. Real PostgreSQL, one empty
+ * database for the file.
+ */
+import { describe, expect, it } from "vitest";
+import { createPool } from "../../src/db/pool.js";
+import { applyMigrations, checkMigrations } from "../../src/ops/migrate.js";
+import { pruneStaleWorkers } from "../../src/ops/workers.js";
+import { LATEST_SCHEMA_VERSION } from "../../src/sql/migrations/index.js";
+import { useTestDatabase } from "../support/db.js";
+
+const ctx = useTestDatabase({ empty: true });
+
+describe("checkMigrations and applyMigrations", () => {
+  it("names the pending migrations as the problem, then applies them and reports none", async () => {
+    const before = await checkMigrations(ctx.db.pool, "ops_a");
+    expect(before.report).toMatchObject({
+      schema: "ops_a",
+      current: 0,
+      latest: LATEST_SCHEMA_VERSION,
+      newer: false,
+    });
+    expect(before.report.pending).toHaveLength(LATEST_SCHEMA_VERSION);
+    expect(before.problem).toMatch(
+      /^schema "ops_a" is at version 0, this package needs \d+; pending migrations: 1 \(/,
+    );
+
+    const pool = createPool({ url: ctx.db.url, max: 2 });
+    try {
+      const applied = await applyMigrations(pool, "ops_a");
+      expect(applied).toMatchObject({
+        schema: "ops_a",
+        current: LATEST_SCHEMA_VERSION,
+        pending: [],
+        newer: false,
+      });
+      expect(applied.applied?.map((m) => m.version)).toEqual(before.report.pending.map((m) => m.version));
+      expect((await applyMigrations(pool, "ops_a")).applied).toEqual([]);
+    } finally {
+      await pool.end();
+    }
+
+    const after = await checkMigrations(ctx.db.pool, "ops_a");
+    expect(after.problem).toBeUndefined();
+    expect(after.report).toEqual({
+      schema: "ops_a",
+      current: LATEST_SCHEMA_VERSION,
+      latest: LATEST_SCHEMA_VERSION,
+      pending: [],
+      newer: false,
+    });
+  });
+
+  it("says to upgrade the package when the database is newer", async () => {
+    await ctx.db.pool.query(
+      "INSERT INTO ops_a.schema_migrations (version, name, package_version) VALUES (9999, 'future', '99.0.0')",
+    );
+    const check = await checkMigrations(ctx.db.pool, "ops_a");
+    expect(check.report.newer).toBe(true);
+    expect(check.problem).toContain("newer than this package supports");
+    await ctx.db.pool.query("DELETE FROM ops_a.schema_migrations WHERE version = 9999");
+  });
+});
+
+describe("pruneStaleWorkers", () => {
+  it("returns the age it used and the sorted ids it removed, leaving fresh workers", async () => {
+    await ctx.db.pool.query(
+      `INSERT INTO ops_a.workers (worker_id, hostname, version, concurrency, last_seen_at) VALUES
+         ('old-b', 'h', 'v', 1, now() - interval '2 hours'),
+         ('old-a', 'h', 'v', 1, now() - interval '3 hours'),
+         ('fresh', 'h', 'v', 1, now())`,
+    );
+    expect(await pruneStaleWorkers(ctx.db.pool, "ops_a", 3_600_000)).toEqual({
+      olderThanMs: 3_600_000,
+      removed: ["old-a", "old-b"],
+    });
+    const left = await ctx.db.pool.query("SELECT worker_id FROM ops_a.workers");
+    expect(left.rows).toEqual([{ worker_id: "fresh" }]);
+  });
+});
