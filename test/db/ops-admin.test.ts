@@ -1,12 +1,19 @@
 /**
  * Operator functions the CLI, the HTTP API and the dashboard share, called directly with a pool:
- * the migration check and apply reports, and pruning stale workers. Real PostgreSQL, one empty
- * database for the file.
+ * the migration check and apply reports, pruning stale workers, a one-off scheduler tick and
+ * pg_cron where it is missing. Real PostgreSQL, one empty database for the file.
  */
-import { describe, expect, it } from "vitest";
+import type pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/config/load.js";
 import { createPool } from "../../src/db/pool.js";
+import { ConfigError } from "../../src/errors.js";
 import { applyMigrations, checkMigrations } from "../../src/ops/migrate.js";
+import { managePgCron } from "../../src/ops/pg-cron.js";
+import { prepareScheduler, tickSchedulesOnce } from "../../src/ops/schedule.js";
 import { pruneStaleWorkers } from "../../src/ops/workers.js";
+import { tryLeadership } from "../../src/scheduler/beat.js";
+import { PgCronMissingError } from "../../src/scheduler/pg-cron.js";
 import { LATEST_SCHEMA_VERSION } from "../../src/sql/migrations/index.js";
 import { useTestDatabase } from "../support/db.js";
 
@@ -77,5 +84,53 @@ describe("pruneStaleWorkers", () => {
     });
     const left = await ctx.db.pool.query("SELECT worker_id FROM ops_a.workers");
     expect(left.rows).toEqual([{ worker_id: "fresh" }]);
+  });
+});
+
+describe("the scheduler and pg_cron as data", () => {
+  let pool: pg.Pool;
+  beforeAll(async () => {
+    pool = createPool({ url: ctx.db.url, max: 3 });
+    await applyMigrations(pool, "ops_b");
+  });
+  afterAll(async () => {
+    await pool.end();
+  });
+
+  it("prepareScheduler refuses schedulerMode pg_cron, naming how to get out of it", async () => {
+    const config = await loadConfig({ env: { REPROQ_SCHEDULER_MODE: "pg_cron" } });
+    const error = await prepareScheduler(config.values, process.cwd()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toContain("unset REPROQ_SCHEDULER_MODE or use reproq pg-cron");
+  });
+
+  it("a tick reports leader false and does nothing while another scheduler leads", async () => {
+    const leader = await pool.connect();
+    try {
+      expect(await tryLeadership(leader, "ops_b")).toBe(true);
+      expect(await tickSchedulesOnce(pool, "ops_b", {})).toEqual({
+        schema: "ops_b",
+        leader: false,
+        schedules: [],
+      });
+    } finally {
+      leader.release(true);
+    }
+    const report = await tickSchedulesOnce(pool, "ops_b", {});
+    expect(report).toMatchObject({ schema: "ops_b", leader: true, schedules: [] });
+    expect(report.at).toBeInstanceOf(Date);
+  });
+
+  it("pg_cron missing is an answer with ifSupported and a PgCronMissingError without", async () => {
+    const answer = await managePgCron(pool, "ops_b", {
+      action: "dry-run",
+      prefix: "reproq:",
+      ifSupported: true,
+    });
+    expect(answer).toMatchObject({ action: "none", supported: false });
+    expect((answer as { reason: string }).reason).toMatch(/^pg_cron is not installed in this database/);
+    await expect(managePgCron(pool, "ops_b", { action: "remove", prefix: "reproq:" })).rejects.toBeInstanceOf(
+      PgCronMissingError,
+    );
   });
 });
