@@ -10,7 +10,7 @@ import { allowlistCommand } from "./commands/allowlist.js";
 import { beatCommand, scheduleCommand } from "./commands/beat.js";
 import { cancelCommand } from "./commands/cancel.js";
 import { configCommand } from "./commands/config.js";
-import { registerDevCommand } from "./commands/dev.js";
+import { devCommand } from "./commands/dev.js";
 import { checkCommand, doctorCommand } from "./commands/doctor.js";
 import { initCommand } from "./commands/init.js";
 import { limitCommand } from "./commands/limit.js";
@@ -23,12 +23,44 @@ import { pauseQueueCommand, resumeQueueCommand } from "./commands/queues.js";
 import { reclaimCommand } from "./commands/reclaim.js";
 import { replayCommand } from "./commands/replay.js";
 import { statsCommand } from "./commands/stats.js";
-import { registerStressTestCommand } from "./commands/stress-test.js";
+import { stressTestCommand } from "./commands/stress-test.js";
 import { syncRecurringCommand } from "./commands/sync-recurring.js";
-import { registerSystemdCommand } from "./commands/systemd.js";
+import { systemdCommand } from "./commands/systemd.js";
 import { triageCommand } from "./commands/triage.js";
 import { upgradeCommand } from "./commands/upgrade.js";
-import { registerWorkerCommand } from "./commands/worker.js";
+import { workerCommand } from "./commands/worker.js";
+import type { CommandDefinition } from "./define.js";
+
+/** Every command; --help lists them sorted, so this order is only the order of registration. */
+const COMMANDS: readonly CommandDefinition[] = [
+  migrateCommand,
+  configCommand,
+  workerCommand,
+  devCommand,
+  cancelCommand,
+  reclaimCommand,
+  pruneWorkersCommand,
+  logsCommand,
+  limitCommand,
+  pauseQueueCommand,
+  resumeQueueCommand,
+  beatCommand,
+  scheduleCommand,
+  syncRecurringCommand,
+  pgCronCommand,
+  initCommand,
+  checkCommand,
+  doctorCommand,
+  allowlistCommand,
+  systemdCommand,
+  stressTestCommand,
+  upgradeCommand,
+  statsCommand,
+  triageCommand,
+  replayCommand,
+  pruneCommand,
+  pruneSuccessfulCommand,
+];
 
 const EXAMPLES = `
 Examples:
@@ -65,32 +97,6 @@ export function buildProgram(): Command {
     })
     .configureHelp({ showGlobalOptions: true, sortSubcommands: true });
 
-  migrateCommand.register(program);
-  configCommand.register(program);
-  registerWorkerCommand(program);
-  registerDevCommand(program);
-  cancelCommand.register(program);
-  reclaimCommand.register(program);
-  pruneWorkersCommand.register(program);
-  logsCommand.register(program);
-  limitCommand.register(program);
-  pauseQueueCommand.register(program);
-  resumeQueueCommand.register(program);
-  beatCommand.register(program);
-  scheduleCommand.register(program);
-  syncRecurringCommand.register(program);
-  pgCronCommand.register(program);
-  initCommand.register(program);
-  checkCommand.register(program);
-  doctorCommand.register(program);
-  allowlistCommand.register(program);
-  registerSystemdCommand(program);
-  registerStressTestCommand(program);
-  upgradeCommand.register(program);
-  statsCommand.register(program);
-  triageCommand.register(program);
-  replayCommand.register(program);
-  pruneCommand.register(program);
-  pruneSuccessfulCommand.register(program);
+  for (const command of COMMANDS) command.register(program);
   return program;
 }

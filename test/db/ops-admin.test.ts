@@ -1,7 +1,7 @@
 /**
  * Operator functions the CLI, the HTTP API and the dashboard share, called directly with a pool:
- * the migration check and apply reports, pruning stale workers, a one-off scheduler tick and
- * pg_cron where it is missing. Real PostgreSQL, one empty database for the file.
+ * the migration check and apply reports, pruning stale workers, a one-off scheduler tick,
+ * pg_cron where it is missing and the stress test's enqueue phase. Real PostgreSQL, one empty database for the file.
  */
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -11,6 +11,7 @@ import { ConfigError } from "../../src/errors.js";
 import { applyMigrations, checkMigrations } from "../../src/ops/migrate.js";
 import { managePgCron } from "../../src/ops/pg-cron.js";
 import { prepareScheduler, tickSchedulesOnce } from "../../src/ops/schedule.js";
+import { runStressTest } from "../../src/ops/stress.js";
 import { pruneStaleWorkers } from "../../src/ops/workers.js";
 import { tryLeadership } from "../../src/scheduler/beat.js";
 import { PgCronMissingError } from "../../src/scheduler/pg-cron.js";
@@ -114,7 +115,9 @@ describe("the scheduler and pg_cron as data", () => {
         schedules: [],
       });
     } finally {
-      leader.release(true);
+      // Unlocked here, not by closing the session: a closed session's lock outlives the close for a moment.
+      await leader.query("SELECT pg_advisory_unlock_all()");
+      leader.release();
     }
     const report = await tickSchedulesOnce(pool, "ops_b", {});
     expect(report).toMatchObject({ schema: "ops_b", leader: true, schedules: [] });
@@ -132,5 +135,38 @@ describe("the scheduler and pg_cron as data", () => {
     await expect(managePgCron(pool, "ops_b", { action: "remove", prefix: "reproq:" })).rejects.toBeInstanceOf(
       PgCronMissingError,
     );
+  });
+});
+
+describe("runStressTest", () => {
+  it("enqueues distinct no-op runs in batches, reporting each phase's progress and the rate", async () => {
+    const pool = createPool({ url: ctx.db.url, max: 4 });
+    const seen: Array<{ phase: string; total: number; done: number[]; finished: boolean }> = [];
+    try {
+      const report = await runStressTest(pool, {
+        schema: "ops_a",
+        databaseUrl: ctx.db.url,
+        count: 25,
+        batch: 10,
+        queue: "stress_ops",
+        wait: false,
+        timeoutMs: 60_000,
+        progress: (phase, total) => {
+          const entry = { phase, total, done: [] as number[], finished: false };
+          seen.push(entry);
+          return { update: (done) => entry.done.push(done), finish: () => (entry.finished = true) };
+        },
+      });
+      expect(report.count).toBe(25);
+      expect(report.enqueueRate).toBeGreaterThan(0);
+      expect(report.drainSeconds).toBeUndefined();
+    } finally {
+      await pool.end();
+    }
+    expect(seen).toEqual([{ phase: "enqueued", total: 25, done: [10, 20, 25], finished: true }]);
+    const { rows } = await ctx.db.pool.query(
+      "SELECT count(DISTINCT spec_hash)::int AS n FROM ops_a.task_runs WHERE queue_name = 'stress_ops'",
+    );
+    expect(rows[0].n).toBe(25);
   });
 });

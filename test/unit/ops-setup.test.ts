@@ -1,6 +1,6 @@
 /**
  * Operator functions that need no database: the configuration report, the starter config file,
- * the autosync switch and the upgrade steps. Plain data in, plain data out; real files in temp dirs.
+ * writing unit files, the autosync switch and the upgrade steps. Plain data in, plain data out; real files in temp dirs.
  */
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -11,6 +11,7 @@ import { ReproqError } from "../../src/errors.js";
 import { describeConfig } from "../../src/ops/config.js";
 import { writeStarterConfig } from "../../src/ops/init.js";
 import { recurringAutosyncEnabled } from "../../src/ops/recurring.js";
+import { writeUnitFiles } from "../../src/ops/systemd.js";
 import { upgradePlan } from "../../src/ops/upgrade.js";
 import { PACKAGE_VERSION } from "../../src/version.js";
 
@@ -95,5 +96,26 @@ describe("upgradePlan", () => {
       version: PACKAGE_VERSION,
       steps: ["npm update reproq", "npx reproq migrate"],
     });
+  });
+});
+
+describe("writeUnitFiles", () => {
+  it("creates the directory and writes the units, then refuses to overwrite them without force", async () => {
+    const directory = path.join(dir, "deploy", "systemd");
+    const units = [
+      { name: "reproq-worker.service", text: "[Unit]\n" },
+      { name: "reproq-beat.service", text: "[Unit]\n" },
+    ];
+    expect(await writeUnitFiles(directory, units)).toEqual({
+      directory,
+      files: [path.join(directory, "reproq-worker.service"), path.join(directory, "reproq-beat.service")],
+    });
+    expect(await readFile(path.join(directory, "reproq-beat.service"), "utf8")).toBe("[Unit]\n");
+    const again = await writeUnitFiles(directory, units).catch((e: unknown) => e);
+    expect((again as ReproqError).code).toBe("CONFLICT");
+    expect((again as Error).message).toBe(
+      `reproq-worker.service, reproq-beat.service already exist(s) in ${directory}; pass --force to overwrite`,
+    );
+    await expect(writeUnitFiles(directory, units, { force: true })).resolves.toMatchObject({ directory });
   });
 });
