@@ -110,7 +110,8 @@ for (const file of Object.keys(graph)) {
   if (file.startsWith("sql/") || file.startsWith("db/")) continue;
   const lines = readFileSync(path.join(root, "src", file), "utf8").split("\n");
   lines.forEach((line, i) => {
-    if (SQL_STATEMENT.test(line)) problems.push(`src/${file}:${i + 1} has SQL; statements belong in src/sql/`);
+    if (SQL_STATEMENT.test(line))
+      problems.push(`src/${file}:${i + 1} has SQL; statements belong in src/sql/`);
   });
 }
 

@@ -1,7 +1,7 @@
 /**
- * Helpers shared by every command: the global options, configuration resolved from
- * those flags, a pool that is always closed, and printing data as text or JSON.
- * Commands stay thin: parse flags, call library functions, print through these helpers.
+ * Helpers under every command: the global options, configuration resolved from those flags,
+ * the CLI's connection options and a pool that is always closed, and printing. define.ts uses
+ * them to run a declared command; long-running commands (dev) use them directly.
  */
 import type pg from "pg";
 import { loadConfig, type ResolvedConfig } from "../config/load.js";
@@ -77,20 +77,9 @@ export function printLines(lines: string | readonly string[]): void {
   process.stdout.write(`${text}\n`);
 }
 
-/**
- * Prints command output: `data` as JSON with --json, else the text `render` makes from it.
- * Output goes to stdout; diagnostics and errors go to stderr, so `--json | jq` stays clean.
- */
-export function output<T>(
-  globals: GlobalOptions,
-  data: T,
-  render: (data: T) => string | readonly string[],
-): void {
-  if (globals.json) {
-    printLines(JSON.stringify(data, null, 2));
-    return;
-  }
-  printLines(render(data));
+/** Writes `data` as one indented JSON document; output goes to stdout and diagnostics to stderr, so `--json | jq` stays clean. */
+export function printJson(data: unknown): void {
+  printLines(JSON.stringify(data, null, 2));
 }
 
 /** Left-aligned columns separated by two spaces; the last column is not padded (no trailing blanks). */

@@ -6,30 +6,61 @@
  */
 import { Command } from "commander";
 import { PACKAGE_VERSION } from "../version.js";
-import { registerAllowlistCommand } from "./commands/allowlist.js";
-import { registerBeatCommand } from "./commands/beat.js";
-import { registerCancelCommand } from "./commands/cancel.js";
-import { registerConfigCommand } from "./commands/config.js";
-import { registerDevCommand } from "./commands/dev.js";
-import { registerDoctorCommands } from "./commands/doctor.js";
-import { registerInitCommand } from "./commands/init.js";
-import { registerLimitCommand } from "./commands/limit.js";
-import { registerLogsCommand } from "./commands/logs.js";
-import { registerMigrateCommand } from "./commands/migrate.js";
-import { registerPgCronCommand } from "./commands/pg-cron.js";
-import { registerPruneCommands } from "./commands/prune.js";
-import { registerPruneWorkersCommand } from "./commands/prune-workers.js";
-import { registerQueueCommands } from "./commands/queues.js";
-import { registerReclaimCommand } from "./commands/reclaim.js";
-import { registerReplayCommand } from "./commands/replay.js";
-import { registerScheduleCommand } from "./commands/schedule.js";
-import { registerStatsCommand } from "./commands/stats.js";
-import { registerStressTestCommand } from "./commands/stress-test.js";
-import { registerSyncRecurringCommand } from "./commands/sync-recurring.js";
-import { registerSystemdCommand } from "./commands/systemd.js";
-import { registerTriageCommand } from "./commands/triage.js";
-import { registerUpgradeCommand } from "./commands/upgrade.js";
-import { registerWorkerCommand } from "./commands/worker.js";
+import { allowlistCommand } from "./commands/allowlist.js";
+import { beatCommand, scheduleCommand } from "./commands/beat.js";
+import { cancelCommand } from "./commands/cancel.js";
+import { configCommand } from "./commands/config.js";
+import { devCommand } from "./commands/dev.js";
+import { checkCommand, doctorCommand } from "./commands/doctor.js";
+import { initCommand } from "./commands/init.js";
+import { limitCommand } from "./commands/limit.js";
+import { logsCommand } from "./commands/logs.js";
+import { migrateCommand } from "./commands/migrate.js";
+import { pgCronCommand } from "./commands/pg-cron.js";
+import { pruneCommand, pruneSuccessfulCommand } from "./commands/prune.js";
+import { pruneWorkersCommand } from "./commands/prune-workers.js";
+import { pauseQueueCommand, resumeQueueCommand } from "./commands/queues.js";
+import { reclaimCommand } from "./commands/reclaim.js";
+import { replayCommand } from "./commands/replay.js";
+import { statsCommand } from "./commands/stats.js";
+import { stressTestCommand } from "./commands/stress-test.js";
+import { syncRecurringCommand } from "./commands/sync-recurring.js";
+import { systemdCommand } from "./commands/systemd.js";
+import { triageCommand } from "./commands/triage.js";
+import { upgradeCommand } from "./commands/upgrade.js";
+import { workerCommand } from "./commands/worker.js";
+import type { CommandDefinition } from "./define.js";
+
+/** Every command; --help lists them sorted, so this order is only the order of registration. */
+const COMMANDS: readonly CommandDefinition[] = [
+  migrateCommand,
+  configCommand,
+  workerCommand,
+  devCommand,
+  cancelCommand,
+  reclaimCommand,
+  pruneWorkersCommand,
+  logsCommand,
+  limitCommand,
+  pauseQueueCommand,
+  resumeQueueCommand,
+  beatCommand,
+  scheduleCommand,
+  syncRecurringCommand,
+  pgCronCommand,
+  initCommand,
+  checkCommand,
+  doctorCommand,
+  allowlistCommand,
+  systemdCommand,
+  stressTestCommand,
+  upgradeCommand,
+  statsCommand,
+  triageCommand,
+  replayCommand,
+  pruneCommand,
+  pruneSuccessfulCommand,
+];
 
 const EXAMPLES = `
 Examples:
@@ -66,29 +97,6 @@ export function buildProgram(): Command {
     })
     .configureHelp({ showGlobalOptions: true, sortSubcommands: true });
 
-  registerMigrateCommand(program);
-  registerConfigCommand(program);
-  registerWorkerCommand(program);
-  registerDevCommand(program);
-  registerCancelCommand(program);
-  registerReclaimCommand(program);
-  registerPruneWorkersCommand(program);
-  registerLogsCommand(program);
-  registerLimitCommand(program);
-  registerQueueCommands(program);
-  registerBeatCommand(program);
-  registerScheduleCommand(program);
-  registerSyncRecurringCommand(program);
-  registerPgCronCommand(program);
-  registerInitCommand(program);
-  registerDoctorCommands(program);
-  registerAllowlistCommand(program);
-  registerSystemdCommand(program);
-  registerStressTestCommand(program);
-  registerUpgradeCommand(program);
-  registerStatsCommand(program);
-  registerTriageCommand(program);
-  registerReplayCommand(program);
-  registerPruneCommands(program);
+  for (const command of COMMANDS) command.register(program);
   return program;
 }

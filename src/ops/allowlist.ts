@@ -7,7 +7,9 @@ import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { parse as parseToml, stringify as stringifyToml } from "smol-toml";
 import { parseDocument } from "yaml";
-import { UsageError } from "../errors.js";
+import { ConfigError, UsageError } from "../errors.js";
+import { importTaskModules } from "../worker/discovery.js";
+import { userTaskNames } from "./doctor.js";
 
 /** Distinct prefixes (through the last dot) of the names; a name without a dot stays whole. Sorted. */
 export function computeAllowList(taskNames: readonly string[]): string[] {
@@ -17,6 +19,21 @@ export function computeAllowList(taskNames: readonly string[]): string[] {
     entries.add(dot > 0 ? name.slice(0, dot + 1) : name);
   }
   return [...entries].sort();
+}
+
+export interface AllowListReport {
+  /** allowedTaskModules entries that cover exactly the registered tasks. */
+  entries: string[];
+  /** The registered task names (built-in tasks left out), sorted. */
+  tasks: string[];
+}
+
+/** Imports the task modules (globs relative to `cwd`) and computes the allow-list of what they register. */
+export async function allowListForModules(globs: readonly string[], cwd: string): Promise<AllowListReport> {
+  await importTaskModules(globs, cwd);
+  const tasks = userTaskNames();
+  if (tasks.length === 0) throw new ConfigError("no tasks are registered by the task modules");
+  return { entries: computeAllowList(tasks), tasks };
 }
 
 /** How the file was rewritten: TOML loses its comments when it has to be re-serialized. */

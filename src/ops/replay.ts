@@ -32,6 +32,27 @@ export async function replayRun(db: Queryable, schema: string, id: RunIdInput): 
   }
 }
 
+/** What an operator needs to know about a replay: the new run and the one it copies. */
+export interface ReplayOutcome {
+  id: string;
+  replayOf: string;
+  taskName: string;
+  queue: string;
+  status: string;
+}
+
+/** replayRun() as plain data; `replayOf` is the id as given ("42" or "default:42"). */
+export async function replayRunById(db: Queryable, schema: string, id: RunIdInput): Promise<ReplayOutcome> {
+  const row = await replayRun(db, schema, id);
+  return {
+    id: row.result_id,
+    replayOf: String(id),
+    taskName: row.task_path,
+    queue: row.queue_name,
+    status: row.status,
+  };
+}
+
 /** Replays a finished run as a new run and returns it (READY). */
 export async function replay(id: RunIdInput): Promise<TaskResult> {
   const parsed = parseRunId(id);

@@ -2,7 +2,9 @@
  * The work behind `reproq stress-test`: bulk-enqueue N distinct reproq.noop runs and optionally
  * wait until workers have finished them, timing both.
  */
-import type { Backend, BulkItem } from "../backend.js";
+
+import type pg from "pg";
+import { Backend, type BulkItem } from "../backend.js";
 import { NOOP_TASK_NAME, noop } from "../builtins.js";
 import type { Queryable } from "../db/pool.js";
 import { ReproqError } from "../errors.js";
@@ -79,4 +81,87 @@ export async function waitForDrain(
     }
     await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 200));
   }
+}
+
+/** Something that shows how far a phase is (the CLI draws a progress line on stderr). */
+export interface ProgressSink {
+  update(done: number): void;
+  /** The phase is over. */
+  finish(): void;
+}
+
+export interface StressTestOptions {
+  schema: string;
+  /** For the Backend that enqueues (it uses `pool` for its queries). */
+  databaseUrl?: string;
+  configPath?: string;
+  count: number;
+  /** Runs per bulk insert. */
+  batch: number;
+  queue?: string;
+  /** Also wait until workers have finished the runs. */
+  wait: boolean;
+  /** With `wait`: give up (TIMEOUT error) after this long. */
+  timeoutMs: number;
+  /** Called as each phase starts, so its display measures from then. */
+  progress?: (phase: "enqueued" | "finished", total: number) => ProgressSink;
+}
+
+export interface StressReport {
+  count: number;
+  enqueueSeconds: number;
+  enqueueRate: number;
+  drainSeconds?: number;
+  drainRate?: number;
+  /** Runs that ended FAILED, EXPIRED or CANCELLED (with wait). */
+  failed?: number;
+}
+
+/** Enqueues `count` reproq.noop runs and, with `wait`, waits for workers to drain them; rates in runs/s. */
+export async function runStressTest(pool: pg.Pool, options: StressTestOptions): Promise<StressReport> {
+  const { count, schema } = options;
+  const backend = new Backend({
+    alias: "default",
+    overrides: { databaseUrl: options.databaseUrl, schema },
+    configPath: options.configPath,
+    pool,
+  });
+  try {
+    const enqueueing = options.progress?.("enqueued", count);
+    const enqueued = await enqueueNoops(backend, {
+      count,
+      batch: options.batch,
+      queue: options.queue,
+      onProgress: (done) => enqueueing?.update(done),
+    });
+    enqueueing?.finish();
+    const report: StressReport = {
+      count,
+      enqueueSeconds: round(enqueued.seconds),
+      enqueueRate: rate(count, enqueued.seconds),
+    };
+    if (!options.wait) return report;
+    const draining = options.progress?.("finished", count);
+    const drained = await waitForDrain(pool, schema, enqueued, {
+      timeoutMs: options.timeoutMs,
+      onProgress: (done) => draining?.update(done),
+    });
+    draining?.finish();
+    return {
+      ...report,
+      drainSeconds: round(drained.seconds),
+      drainRate: rate(count, drained.seconds),
+      failed: drained.failed,
+    };
+  } finally {
+    await backend.close();
+  }
+}
+
+function round(seconds: number): number {
+  return Math.round(seconds * 1000) / 1000;
+}
+
+function rate(count: number, seconds: number): number {
+  return seconds > 0 ? Math.round(count / seconds) : count;
 }

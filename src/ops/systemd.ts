@@ -1,7 +1,12 @@
 /**
  * systemd unit files for a worker and a scheduler (a beat service, or a oneshot `reproq schedule`
- * service fired by a timer). Pure text generation; `reproq systemd` writes the files.
+ * service fired by a timer): rendering them is pure text generation; writeUnitFiles() puts them
+ * in a directory without overwriting by accident.
  */
+import { existsSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { ReproqError } from "../errors.js";
 
 export interface UnitOptions {
   /** Absolute path of the node executable. */
@@ -133,4 +138,28 @@ export function quoteArg(arg: string): string {
 /** For path settings, which take the rest of the line as is but still expand %-specifiers. */
 function escapeSpecifiers(value: string): string {
   return value.replaceAll("%", "%%");
+}
+
+export interface WrittenUnits {
+  directory: string;
+  /** Absolute paths of the files written, in unit order. */
+  files: string[];
+}
+
+/** Writes the units into `directory` (created if needed); a CONFLICT error names existing files unless `force`. */
+export async function writeUnitFiles(
+  directory: string,
+  units: readonly UnitFile[],
+  options: { force?: boolean } = {},
+): Promise<WrittenUnits> {
+  const existing = units.filter((u) => existsSync(path.join(directory, u.name))).map((u) => u.name);
+  if (existing.length > 0 && !options.force) {
+    throw new ReproqError(
+      "CONFLICT",
+      `${existing.join(", ")} already exist(s) in ${directory}; pass --force to overwrite`,
+    );
+  }
+  await mkdir(directory, { recursive: true });
+  for (const unit of units) await writeFile(path.join(directory, unit.name), unit.text);
+  return { directory, files: units.map((u) => path.join(directory, u.name)) };
 }

@@ -46,17 +46,23 @@ export async function listWorkers(db: Queryable, schema: string): Promise<Worker
   }
 }
 
-/** Deletes worker rows not seen for `olderThanMs`; returns their ids. Runs they leased are left to the lease reaper. */
+export interface PruneWorkersOutcome {
+  olderThanMs: number;
+  /** Ids of the deleted worker rows, sorted. */
+  removed: string[];
+}
+
+/** Deletes worker rows not seen for `olderThanMs`. Runs they leased are left to the lease reaper. */
 export async function pruneStaleWorkers(
   db: Queryable,
   schema: string,
   olderThanMs: number,
-): Promise<string[]> {
+): Promise<PruneWorkersOutcome> {
   if (!Number.isFinite(olderThanMs) || olderThanMs < 0) {
     throw new InvalidInputError(`olderThan: ${olderThanMs} is not valid; give a number of milliseconds >= 0`);
   }
   try {
-    return (await deleteStaleWorkers(db, schema, olderThanMs)).sort();
+    return { olderThanMs, removed: (await deleteStaleWorkers(db, schema, olderThanMs)).sort() };
   } catch (error) {
     throw mapDatabaseError(error, schema);
   }

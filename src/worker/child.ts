@@ -6,7 +6,7 @@
  */
 import { Worker as Thread } from "node:worker_threads";
 import type { ChildInit } from "./child-protocol.js";
-import { captureOutput, crash, onMessage, send, startUp, useTransport } from "./child-runtime.js";
+import { captureOutput, crash, onMessage, startUp, useTransport } from "./child-runtime.js";
 
 useTransport({
   name: "child",

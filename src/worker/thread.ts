@@ -6,7 +6,7 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import type { ChildInit, ParentMessage } from "./child-protocol.js";
-import { captureOutput, crash, onMessage, send, startUp, useTransport } from "./child-runtime.js";
+import { captureOutput, crash, onMessage, startUp, useTransport } from "./child-runtime.js";
 
 async function main(): Promise<void> {
   const port = parentPort;

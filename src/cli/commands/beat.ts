@@ -3,25 +3,16 @@
  * and `--once` for one tick from crontab (also `reproq schedule`). Each due schedule is enqueued
  * and advanced in its own transaction; exit 0 on a clean stop.
  */
-import type { Command } from "commander";
+import type pg from "pg";
 import pino from "pino";
-import type { ResolvedConfig } from "../../config/load.js";
-import type { ConfigKey } from "../../config/schema.js";
-import { connect, withConnection } from "../../db/connect.js";
-import { ConfigError } from "../../errors.js";
-import { resolveProvenance } from "../../provenance.js";
-import { Beat, runOnce, type TickResult } from "../../scheduler/beat.js";
-import { importTaskModules } from "../../worker/discovery.js";
-import {
-  cliConnectOptions,
-  type GlobalOptions,
-  output,
-  requireDatabaseUrl,
-  resolveCliConfig,
-} from "../context.js";
+import { prepareScheduler, type ScheduleTickReport, tickSchedulesOnce } from "../../ops/schedule.js";
+import { Beat } from "../../scheduler/beat.js";
+import { requireDatabaseUrl } from "../context.js";
+import { type CommandContext, type CommandSpec, defineCommand, type OptionSpec } from "../define.js";
 import { durationFlag } from "../flags.js";
+import { tasksOption } from "../options.js";
 
-export interface BeatFlags {
+interface BeatFlags {
   tasks?: string[];
   interval?: string;
   once?: boolean;
@@ -38,92 +29,41 @@ Several beats may run: one leads, the others stand by and take over if it stops.
 A one-shot that finds another scheduler active exits 0 and says so.
 `;
 
-/** Configuration with --tasks applied, task modules imported, and the scheduler mode checked. */
-export async function schedulerConfig(opts: GlobalOptions & BeatFlags): Promise<ResolvedConfig> {
-  const flags: Partial<Record<ConfigKey, unknown>> = {};
-  const names: Partial<Record<ConfigKey, string>> = {};
-  if (opts.tasks) {
-    flags.tasks = opts.tasks.join(",");
-    names.tasks = "--tasks";
-  }
-  const resolved = await resolveCliConfig(opts, flags, names);
-  requireDatabaseUrl(resolved);
-  if (resolved.values.schedulerMode === "pg_cron") {
-    throw new ConfigError(
-      'schedulerMode is "pg_cron": pg_cron enqueues the schedules, and a beat would enqueue the same ticks again; unset REPROQ_SCHEDULER_MODE or use reproq pg-cron',
-    );
-  }
-  // Task modules are imported like the worker does, so recurring() definitions and codecs are loaded.
-  if (resolved.values.tasks?.length) await importTaskModules(resolved.values.tasks, process.cwd());
-  return resolved;
-}
+const SCHEDULE_EXAMPLES = `
+Examples:
+  $ reproq schedule                        enqueue every due schedule once, then exit
+  $ reproq --json schedule                 print { schema, leader, schedules }
+  * * * * * cd /app && reproq schedule     (a crontab line: one tick a minute)
 
-function provenanceOf(resolved: ResolvedConfig): Record<string, unknown> {
-  return {
-    ...resolveProvenance({
-      codeRef: resolved.values.codeRef,
-      lockfileHash: resolved.values.lockfileHash,
-      cwd: process.cwd(),
-    }),
-  };
-}
+Exits 0 without enqueueing when another scheduler (a beat) is active, and says so.
+`;
 
 /** The scheduler holds one connection for its leader lock and uses one more per tick. */
-function beatConnection(resolved: ResolvedConfig) {
-  return cliConnectOptions(resolved, { max: 2, role: "beat" });
+const BEAT_DATABASE = { max: 2, role: "beat" };
+
+/** The database is checked first, then the scheduler mode, then the task modules are imported. */
+function prepare(ctx: CommandContext<BeatFlags>): Promise<Record<string, unknown>> {
+  requireDatabaseUrl(ctx.config);
+  return prepareScheduler(ctx.config.values, ctx.cwd);
 }
 
-function describeTick(result: TickResult): string[] {
-  const lines = result.schedules.map((s) => {
-    if (s.error) return `schedule ${s.name}: failed: ${s.error}`;
-    const parts = [`${s.runIds.length} run(s) enqueued${s.runIds.length ? ` (${s.runIds.join(", ")})` : ""}`];
-    if (s.deduplicated) parts.push(`${s.deduplicated} already active`);
-    if (s.skippedMissed) parts.push("missed ticks skipped");
-    parts.push(`next run ${s.nextRunAt ? s.nextRunAt.toISOString() : "never"}`);
-    return `schedule ${s.name}: ${parts.join(", ")}`;
-  });
-  const runs = result.schedules.reduce((n, s) => n + s.runIds.length, 0);
-  lines.push(
-    result.schedules.length === 0
-      ? "No schedule is due"
-      : `Enqueued ${runs} run(s) for ${result.schedules.length} due schedule(s)`,
-  );
-  return lines;
+/** One tick unless another scheduler is active; returns undefined for the long-lived beat. */
+async function schedule(ctx: CommandContext<BeatFlags>, intervalMs: number | undefined) {
+  const provenance = await prepare(ctx);
+  if (intervalMs === undefined) return tickSchedulesOnce(ctx.db, ctx.schema, provenance);
+  await runBeat(ctx.db, ctx.schema, intervalMs, provenance);
+  return undefined;
 }
 
-/** One tick unless another scheduler is active; a schedule that failed makes the exit status 1. */
-export async function oneShot(opts: GlobalOptions & BeatFlags): Promise<void> {
-  const resolved = await schedulerConfig(opts);
-  const schema = resolved.values.schema;
-  await withConnection(beatConnection(resolved), async ({ pool }) => {
-    const { leader, result } = await runOnce(pool, schema, provenanceOf(resolved));
-    if (!leader || !result) {
-      output(opts, { schema, leader: false, schedules: [] }, () => [
-        `Another scheduler is active on schema "${schema}"; it enqueues the due schedules, so this run did nothing`,
-      ]);
-      return;
-    }
-    output(opts, { schema, leader: true, at: result.at, schedules: result.schedules }, () =>
-      describeTick(result),
-    );
-    const failed = result.schedules.filter((s) => s.error).map((s) => s.name);
-    if (failed.length > 0) throw new Error(`${failed.length} schedule(s) failed: ${failed.join(", ")}`);
-  });
-}
-
-async function longLived(opts: GlobalOptions & BeatFlags): Promise<void> {
-  const intervalMs = opts.interval === undefined ? 30_000 : durationFlag(opts.interval, "--interval");
-  const resolved = await schedulerConfig(opts);
-  const connection = connect(beatConnection(resolved));
-  const pool = connection.pool;
+/** Runs the scheduler until SIGTERM or SIGINT. */
+async function runBeat(
+  pool: pg.Pool,
+  schema: string,
+  intervalMs: number,
+  provenance: Record<string, unknown>,
+): Promise<void> {
   const log = pino({ base: { role: "beat" } }, pino.destination(2));
-  const beat = Beat.start({
-    pool,
-    schema: resolved.values.schema,
-    intervalMs,
-    provenance: provenanceOf(resolved),
-    log,
-  });
+  const beat = Beat.start({ pool, schema, intervalMs, provenance, log });
   const stop = (signal: NodeJS.Signals) => {
     log.info({ signal }, "stopping");
     void beat.stop();
@@ -135,20 +75,77 @@ async function longLived(opts: GlobalOptions & BeatFlags): Promise<void> {
   } finally {
     process.off("SIGTERM", stop);
     process.off("SIGINT", stop);
-    await connection.close();
   }
 }
 
-export function registerBeatCommand(program: Command): void {
-  program
-    .command("beat")
-    .description("run the scheduler: enqueue due periodic tasks (one active scheduler per database)")
-    .option("--tasks <globs...>", "task modules to import (globs; default: setting tasks)")
-    .option("--interval <duration>", "how often to look for due schedules (default 30s)")
-    .option("--once", "one tick, then exit (for crontab); same as `reproq schedule`")
-    .addHelpText("after", EXAMPLES)
-    .action(async (_flags: BeatFlags, cmd: Command) => {
-      const opts = cmd.optsWithGlobals<GlobalOptions & BeatFlags>();
-      await (opts.once ? oneShot(opts) : longLived(opts));
-    });
+function describeTick(report: ScheduleTickReport): string[] {
+  if (!report.leader) {
+    return [
+      `Another scheduler is active on schema "${report.schema}"; it enqueues the due schedules, so this run did nothing`,
+    ];
+  }
+  const lines = report.schedules.map((s) => {
+    if (s.error) return `schedule ${s.name}: failed: ${s.error}`;
+    const parts = [`${s.runIds.length} run(s) enqueued${s.runIds.length ? ` (${s.runIds.join(", ")})` : ""}`];
+    if (s.deduplicated) parts.push(`${s.deduplicated} already active`);
+    if (s.skippedMissed) parts.push("missed ticks skipped");
+    parts.push(`next run ${s.nextRunAt ? s.nextRunAt.toISOString() : "never"}`);
+    return `schedule ${s.name}: ${parts.join(", ")}`;
+  });
+  const runs = report.schedules.reduce((n, s) => n + s.runIds.length, 0);
+  lines.push(
+    report.schedules.length === 0
+      ? "No schedule is due"
+      : `Enqueued ${runs} run(s) for ${report.schedules.length} due schedule(s)`,
+  );
+  return lines;
 }
+
+/** A schedule that failed makes the exit status 1 (the tick's report is printed first). */
+function failedSchedules(report: ScheduleTickReport | undefined): string | undefined {
+  const failed = (report?.schedules ?? []).filter((s) => s.error).map((s) => s.name);
+  if (failed.length > 0) throw new Error(`${failed.length} schedule(s) failed: ${failed.join(", ")}`);
+  return undefined;
+}
+
+type TickSpec = Pick<
+  CommandSpec<BeatFlags, number | undefined, ScheduleTickReport | undefined>,
+  "database" | "text" | "verdict"
+>;
+
+const TICK_OUTPUT: TickSpec = {
+  database: BEAT_DATABASE,
+  text: (report) => (report === undefined ? null : describeTick(report)),
+  verdict: failedSchedules,
+};
+
+const TASKS: OptionSpec = tasksOption();
+
+export const beatCommand = defineCommand<BeatFlags, number | undefined, ScheduleTickReport | undefined>({
+  name: "beat",
+  description: "run the scheduler: enqueue due periodic tasks (one active scheduler per database)",
+  options: [
+    TASKS,
+    { flags: "--interval <duration>", description: "how often to look for due schedules (default 30s)" },
+    { flags: "--once", description: "one tick, then exit (for crontab); same as `reproq schedule`" },
+  ],
+  help: EXAMPLES,
+  ...TICK_OUTPUT,
+  // --interval is read (and checked) only for the long-lived scheduler.
+  parse: (flags) =>
+    flags.once
+      ? undefined
+      : flags.interval === undefined
+        ? 30_000
+        : durationFlag(flags.interval, "--interval"),
+  run: schedule,
+});
+
+export const scheduleCommand = defineCommand<BeatFlags, number | undefined, ScheduleTickReport | undefined>({
+  name: "schedule",
+  description: "enqueue due periodic tasks once (for crontab); same as `reproq beat --once`",
+  options: [TASKS],
+  help: SCHEDULE_EXAMPLES,
+  ...TICK_OUTPUT,
+  run: (ctx) => schedule(ctx, undefined),
+});

@@ -2,14 +2,9 @@
  * `reproq cancel --id ID`: cancels a run. One that has not started ends CANCELLED at once; a
  * running one is asked to stop (its handler's AbortSignal fires); a finished one is left alone.
  */
-import type { Command } from "commander";
 import { type CancelOutcome, cancelRunById } from "../../ops/cancel.js";
-import { type GlobalOptions, output, resolveCliConfig, withPool } from "../context.js";
+import { defineCommand } from "../define.js";
 import { runIdFlag } from "../flags.js";
-
-interface CancelFlags {
-  id: string;
-}
 
 const EXAMPLES = `
 Examples:
@@ -19,22 +14,16 @@ Examples:
 Cancelling a finished run is not an error (exit 0); an unknown id exits 1.
 `;
 
-export function registerCancelCommand(program: Command): void {
-  program
-    .command("cancel")
-    .description("cancel a run: at once if it has not started, else ask its worker to stop it")
-    .requiredOption("--id <id>", "the run to cancel")
-    .addHelpText("after", EXAMPLES)
-    .action(async (_flags: CancelFlags, cmd: Command) => {
-      const opts = cmd.optsWithGlobals<GlobalOptions & CancelFlags>();
-      const id = runIdFlag(opts.id);
-      const config = await resolveCliConfig(opts);
-      const outcome = await withPool(config, (pool) => cancelRunById(pool, config.values.schema, id), {
-        max: 1,
-      });
-      output(opts, outcome, describe);
-    });
-}
+export const cancelCommand = defineCommand({
+  name: "cancel",
+  description: "cancel a run: at once if it has not started, else ask its worker to stop it",
+  options: [{ flags: "--id <id>", description: "the run to cancel", required: true }],
+  help: EXAMPLES,
+  database: { max: 1 },
+  parse: (flags: { id: string }) => runIdFlag(flags.id),
+  run: (ctx, id) => cancelRunById(ctx.db, ctx.schema, id),
+  text: describe,
+});
 
 function describe(outcome: CancelOutcome): string {
   switch (outcome.outcome) {

@@ -3,21 +3,9 @@
  * where each value came from. Never connects to the database, so it works while the
  * database URL itself is what is being debugged. Secrets are always masked.
  */
-import type { Command } from "commander";
-import { displayPath, explainConfig, maskSecret, type ResolvedConfig } from "../../config/load.js";
-import { isSecretKey } from "../../config/schema.js";
-import { formatTable, type GlobalOptions, output, resolveCliConfig } from "../context.js";
-
-interface ConfigOptions {
-  explain?: boolean;
-}
-
-/** One --json entry. `value` keeps its type (number, list, null when unset) except secrets, which are masked text. */
-interface ConfigEntry {
-  key: string;
-  value: unknown;
-  source: string;
-}
+import { type ConfigReport, describeConfig } from "../../ops/config.js";
+import { formatTable } from "../context.js";
+import { defineCommand } from "../define.js";
 
 const EXAMPLES = `
 Examples:
@@ -27,41 +15,28 @@ Examples:
   $ reproq --json config                print [{ key, value, source }, ...]
 `;
 
-export function registerConfigCommand(program: Command): void {
-  program
-    .command("config")
-    .description("print the effective configuration (secrets masked)")
-    .option("--explain", "show where each value came from, and the config file used")
-    .addHelpText("after", EXAMPLES)
-    .action(async (_options: ConfigOptions, cmd: Command) => {
-      const opts = cmd.optsWithGlobals<GlobalOptions & ConfigOptions>();
-      const config = await resolveCliConfig(opts);
-      const rows = explainConfig(config);
-      const values = config.values as Record<string, unknown>;
-      const entries: ConfigEntry[] = rows.map((row) => ({
-        key: row.key,
-        value: isSecretKey(row.key) ? maskedOrNull(row.key, values[row.key]) : (values[row.key] ?? null),
-        source: row.source,
-      }));
-      output(opts, entries, () => {
-        if (!opts.explain) return rows.map((row) => `${row.key} = ${row.value}`);
-        return [
-          configFileLine(config),
-          "",
-          ...formatTable(
-            ["KEY", "VALUE", "SOURCE"],
-            rows.map((row) => [row.key, row.value, row.source]),
-          ),
-        ];
-      });
-    });
+interface ConfigFlags {
+  explain?: boolean;
 }
 
-function maskedOrNull(key: string, value: unknown): string | null {
-  return value === undefined || value === null ? null : maskSecret(key, value);
-}
+export const configCommand = defineCommand<ConfigFlags, undefined, ConfigReport>({
+  name: "config",
+  description: "print the effective configuration (secrets masked)",
+  options: [{ flags: "--explain", description: "show where each value came from, and the config file used" }],
+  help: EXAMPLES,
+  run: (ctx) => describeConfig(ctx.config, ctx.cwd),
+  json: (report) => report.settings.map(({ key, value, source }) => ({ key, value, source })),
+  text: (report, ctx) =>
+    ctx.flags.explain ? explained(report) : report.settings.map((s) => `${s.key} = ${s.display}`),
+});
 
-function configFileLine(config: ResolvedConfig): string {
-  if (config.file === undefined) return "No config file";
-  return `Config file: ${displayPath(config.file, process.cwd())}`;
+function explained(report: ConfigReport): string[] {
+  return [
+    report.file === undefined ? "No config file" : `Config file: ${report.file}`,
+    "",
+    ...formatTable(
+      ["KEY", "VALUE", "SOURCE"],
+      report.settings.map((s) => [s.key, s.display, s.source]),
+    ),
+  ];
 }

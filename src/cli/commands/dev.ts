@@ -7,16 +7,16 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { constants } from "node:os";
 import path from "node:path";
-import type { Command } from "commander";
 import pino, { type Logger } from "pino";
 import type { EmbeddedPostgres } from "../../db/embedded.js";
 import { redactUrl } from "../../db/pool.js";
 import { ConfigError, UsageError } from "../../errors.js";
+import { applyMigrations } from "../../ops/migrate.js";
 import { close, configure } from "../../runtime.js";
-import { runMigrations } from "../../sql/migrate.js";
 import { Worker } from "../../worker/worker.js";
 import { type GlobalOptions, printLines, withPool } from "../context.js";
-import { resolveWorkerConfig, WORKER_FLAG_SETTINGS } from "./worker.js";
+import { type CommandContext, defineCommand } from "../define.js";
+import { tasksOption, WORKER_OPTIONS } from "../options.js";
 
 interface DevFlags {
   tasks?: string[];
@@ -40,30 +40,32 @@ its data in .reproq/dev-pg (add .reproq/ to .gitignore). --exec runs \`node <scr
 DATABASE_URL set once the worker is up, then stops and exits with the script's exit status.
 `;
 
-const FLAG_SETTINGS = WORKER_FLAG_SETTINGS.filter(([attr]) => attr === "queues" || attr === "concurrency");
+export const devCommand = defineCommand({
+  name: "dev",
+  description: "development: database (embedded if none is set), migrations and a worker in one process",
+  options: [
+    tasksOption(),
+    WORKER_OPTIONS.queues,
+    WORKER_OPTIONS.concurrency,
+    {
+      flags: "--exec <script>",
+      description: "run `node <script>` once the worker is up; exit with its status when it ends",
+    },
+  ],
+  help: EXAMPLES,
+  run: async (ctx: CommandContext<DevFlags>) => {
+    process.exitCode = await dev(ctx);
+  },
+});
 
-export function registerDevCommand(program: Command): void {
-  program
-    .command("dev")
-    .description("development: database (embedded if none is set), migrations and a worker in one process")
-    .option("--tasks <globs...>", "task modules to import (globs; default: setting tasks)")
-    .option("--queues <list>", 'queues to serve, comma-separated, globs allowed (default "default")')
-    .option("--concurrency <n>", "runs executed at once (default 10)")
-    .option("--exec <script>", "run `node <script>` once the worker is up; exit with its status when it ends")
-    .addHelpText("after", EXAMPLES)
-    .action(async (_flags: DevFlags, cmd: Command) => {
-      const opts = cmd.optsWithGlobals<GlobalOptions & DevFlags>();
-      process.exitCode = await dev(opts);
-    });
-}
-
-async function dev(opts: GlobalOptions & DevFlags): Promise<number> {
-  const resolved = await resolveWorkerConfig(opts, FLAG_SETTINGS);
+async function dev(ctx: CommandContext<DevFlags>): Promise<number> {
+  const { flags } = ctx;
+  const resolved = ctx.config;
   // Checked before anything is started, so a forgotten flag costs no server start-up.
   if (!resolved.values.tasks?.length) {
     throw new ConfigError("no task modules: pass --tasks FILE (or set tasks in the config)");
   }
-  const script = opts.exec === undefined ? undefined : checkScript(opts.exec);
+  const script = flags.exec === undefined ? undefined : checkScript(flags.exec);
   const schema = resolved.values.schema;
 
   let server: DevServer | undefined;
@@ -77,17 +79,17 @@ async function dev(opts: GlobalOptions & DevFlags): Promise<number> {
       );
     }
     const config = { ...resolved, values: { ...resolved.values, databaseUrl: url } };
-    const migration = await withPool(config, (pool) => runMigrations(pool, schema), { max: 2 });
+    const migration = await withPool(config, (pool) => applyMigrations(pool, schema), { max: 2 });
     printLines(
-      migration.applied.length === 0
-        ? `Schema "${schema}" is up to date (version ${migration.current})`
-        : `Applied ${migration.applied.length} migration(s) to schema "${schema}" (now version ${migration.current})`,
+      migration.applied?.length
+        ? `Applied ${migration.applied.length} migration(s) to schema "${schema}" (now version ${migration.current})`
+        : `Schema "${schema}" is up to date (version ${migration.current})`,
     );
-    shareSettings(url, opts);
+    shareSettings(url, flags);
 
     const worker = await Worker.start({
       config: config.values,
-      configPath: opts.config,
+      configPath: flags.config,
       handleSignals: true,
       logger: devLogger(),
     });

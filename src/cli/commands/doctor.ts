@@ -4,10 +4,9 @@
  * gate; doctor adds the advisory ones (workers, queues, scheduler, pg_cron). Exit 1 on any fail,
  * and with --strict on any warn too.
  */
-import type { Command } from "commander";
 import { type Finding, runDoctor, summarize } from "../../ops/doctor.js";
-import { type GlobalOptions, output, resolveCliConfig, withPool } from "../context.js";
-import { tasksFlag } from "./sync-recurring.js";
+import { defineCommand } from "../define.js";
+import { tasksOption } from "../options.js";
 
 interface DoctorFlags {
   tasks?: string[];
@@ -32,49 +31,47 @@ Examples:
 Exit status: 0 when nothing failed, 1 on a failed check (with --strict also on a warning).
 `;
 
-export function registerDoctorCommands(program: Command): void {
-  for (const [name, advisory] of [
-    ["check", false],
-    ["doctor", true],
-  ] as const) {
-    program
-      .command(name)
-      .description(
-        advisory
-          ? "diagnose a deployment: check's findings plus workers, queues, scheduler and pg_cron"
-          : "check that this deployment can work: database, schema, task modules, allow-list",
-      )
-      .option("--tasks <globs...>", "task modules to import (globs; default: setting tasks)")
-      .option("--strict", "exit 1 on warnings too")
-      .addHelpText("after", advisory ? DOCTOR_EXAMPLES : CHECK_EXAMPLES)
-      .action(async (_flags: DoctorFlags, cmd: Command) => {
-        const opts = cmd.optsWithGlobals<GlobalOptions & DoctorFlags>();
-        await diagnose(opts, advisory);
-      });
-  }
+function diagnosis(name: string, description: string, help: string, advisory: boolean) {
+  return defineCommand<DoctorFlags, undefined, Finding[]>({
+    name,
+    description,
+    options: [tasksOption(), { flags: "--strict", description: "exit 1 on warnings too" }],
+    help,
+    database: { max: 2 },
+    run: (ctx) =>
+      runDoctor({
+        config: ctx.config.values,
+        // A missing database URL is a finding here, not a configuration error: the rest still gets checked.
+        db: ctx.config.values.databaseUrl === undefined ? undefined : ctx.db,
+        cwd: ctx.cwd,
+        advisory,
+      }),
+    text: renderFindings,
+    verdict: (findings, ctx) => {
+      const counts = summarize(findings);
+      const strict = ctx.flags.strict === true;
+      if (counts.fail + (strict ? counts.warn : 0) === 0) return undefined;
+      const warned = strict && counts.warn > 0 ? `, ${counts.warn} warning(s) with --strict` : "";
+      return `${counts.fail} check(s) failed${warned}`;
+    },
+  });
 }
 
-async function diagnose(opts: GlobalOptions & DoctorFlags, advisory: boolean): Promise<void> {
-  const { flags, names } = tasksFlag(opts.tasks);
-  const config = await resolveCliConfig(opts, flags, names);
-  const run = (db: Parameters<typeof runDoctor>[0]["db"]) =>
-    runDoctor({ config: config.values, db, cwd: process.cwd(), advisory });
-  // A missing database URL is a finding here, not a configuration error: the rest still gets checked.
-  const findings =
-    config.values.databaseUrl === undefined ? await run(undefined) : await withPool(config, run, { max: 2 });
-  output(opts, findings, renderFindings);
+export const checkCommand = diagnosis(
+  "check",
+  "check that this deployment can work: database, schema, task modules, allow-list",
+  CHECK_EXAMPLES,
+  false,
+);
 
-  const counts = summarize(findings);
-  const failing = counts.fail + (opts.strict ? counts.warn : 0);
-  if (failing > 0) {
-    // Findings are the data on stdout; the verdict is the usual one error line on stderr.
-    const warned = opts.strict && counts.warn > 0 ? `, ${counts.warn} warning(s) with --strict` : "";
-    process.stderr.write(`reproq: ${counts.fail} check(s) failed${warned}\n`);
-    process.exitCode = 1;
-  }
-}
+export const doctorCommand = diagnosis(
+  "doctor",
+  "diagnose a deployment: check's findings plus workers, queues, scheduler and pg_cron",
+  DOCTOR_EXAMPLES,
+  true,
+);
 
-export function renderFindings(findings: readonly Finding[]): string[] {
+function renderFindings(findings: readonly Finding[]): string[] {
   const width = Math.max(...findings.map((f) => f.check.length));
   const lines = findings.map(
     (f) => `${f.status.padEnd(4)}  ${f.check.padEnd(width)}  ${f.message}${f.hint ? `  (${f.hint})` : ""}`,

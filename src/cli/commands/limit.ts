@@ -2,7 +2,6 @@
  * `reproq limit set|list|delete`: token-bucket rate limits shared by every worker.
  * `ls` and `rm` are aliases (the reference CLI's names).
  */
-import type { Command } from "commander";
 import { UsageError } from "../../errors.js";
 import {
   deleteRateLimitIn,
@@ -11,7 +10,8 @@ import {
   setRateLimitIn,
   validateRateLimitKey,
 } from "../../ops/flow.js";
-import { formatTable, type GlobalOptions, output, resolveCliConfig, withPool } from "../context.js";
+import { formatTable } from "../context.js";
+import { defineCommand, defineGroup } from "../define.js";
 import { asUsage } from "../flags.js";
 
 interface SetFlags {
@@ -54,63 +54,52 @@ function table(limits: RateLimit[]): string[] {
   );
 }
 
-export function registerLimitCommand(program: Command): void {
-  const limit = program
-    .command("limit")
-    .description("manage token-bucket rate limits (set, list, delete)")
-    .addHelpText("after", EXAMPLES);
+const setCommand = defineCommand({
+  name: "set",
+  description: "create or change a rate limit",
+  options: [
+    {
+      flags: "--key <key>",
+      description: 'bucket: "global", "queue:<name>" or "task:<name>"',
+      required: true,
+    },
+    { flags: "--rate <n>", description: "tokens per second (0 switches the bucket off)", required: true },
+    { flags: "--burst <n>", description: "bucket size (default: the rate rounded up, at least 1)" },
+  ],
+  help: EXAMPLES,
+  database: { max: 1 },
+  parse: (flags: SetFlags) => ({
+    key: asUsage("--key", () => validateRateLimitKey(flags.key)),
+    rate: number(flags.rate, "--rate", false),
+    burst: flags.burst === undefined ? undefined : number(flags.burst, "--burst", true),
+  }),
+  run: (ctx, input) => setRateLimitIn(ctx.db, ctx.schema, input),
+  text: (l) => `Set rate limit ${l.key}: ${l.rate} tokens/s, burst ${l.burst}`,
+});
 
-  limit
-    .command("set")
-    .description("create or change a rate limit")
-    .requiredOption("--key <key>", 'bucket: "global", "queue:<name>" or "task:<name>"')
-    .requiredOption("--rate <n>", "tokens per second (0 switches the bucket off)")
-    .option("--burst <n>", "bucket size (default: the rate rounded up, at least 1)")
-    .addHelpText("after", EXAMPLES)
-    .action(async (_flags: SetFlags, cmd: Command) => {
-      const opts = cmd.optsWithGlobals<GlobalOptions & SetFlags>();
-      const input = {
-        key: asUsage("--key", () => validateRateLimitKey(opts.key)),
-        rate: number(opts.rate, "--rate", false),
-        burst: opts.burst === undefined ? undefined : number(opts.burst, "--burst", true),
-      };
-      const config = await resolveCliConfig(opts);
-      const result = await withPool(config, (pool) => setRateLimitIn(pool, config.values.schema, input), {
-        max: 1,
-      });
-      output(opts, result, (l) => `Set rate limit ${l.key}: ${l.rate} tokens/s, burst ${l.burst}`);
-    });
+const listCommand = defineCommand({
+  name: "list",
+  aliases: ["ls"],
+  description: "list rate limits",
+  database: { max: 1 },
+  run: (ctx) => listRateLimitsIn(ctx.db, ctx.schema),
+  text: table,
+});
 
-  limit
-    .command("list")
-    .alias("ls")
-    .description("list rate limits")
-    .action(async (_flags: unknown, cmd: Command) => {
-      const opts = cmd.optsWithGlobals<GlobalOptions>();
-      const config = await resolveCliConfig(opts);
-      const limits = await withPool(config, (pool) => listRateLimitsIn(pool, config.values.schema), {
-        max: 1,
-      });
-      output(opts, limits, table);
-    });
+const deleteCommand = defineCommand({
+  name: "delete",
+  aliases: ["rm"],
+  description: "delete a rate limit",
+  options: [{ flags: "--key <key>", description: "the bucket to delete", required: true }],
+  database: { max: 1 },
+  parse: (flags: { key: string }) => flags.key,
+  run: async (ctx, key) => ({ key, deleted: await deleteRateLimitIn(ctx.db, ctx.schema, key) }),
+  text: (r) => (r.deleted ? `Deleted rate limit ${r.key}` : `No rate limit ${r.key}; nothing deleted`),
+});
 
-  limit
-    .command("delete")
-    .alias("rm")
-    .description("delete a rate limit")
-    .requiredOption("--key <key>", "the bucket to delete")
-    .action(async (_flags: { key: string }, cmd: Command) => {
-      const opts = cmd.optsWithGlobals<GlobalOptions & { key: string }>();
-      const config = await resolveCliConfig(opts);
-      const deleted = await withPool(
-        config,
-        (pool) => deleteRateLimitIn(pool, config.values.schema, opts.key),
-        {
-          max: 1,
-        },
-      );
-      output(opts, { key: opts.key, deleted }, (r) =>
-        r.deleted ? `Deleted rate limit ${r.key}` : `No rate limit ${r.key}; nothing deleted`,
-      );
-    });
-}
+export const limitCommand = defineGroup({
+  name: "limit",
+  description: "manage token-bucket rate limits (set, list, delete)",
+  help: EXAMPLES,
+  commands: [setCommand, listCommand, deleteCommand],
+});

@@ -3,16 +3,14 @@
  * that calls `<schema>.enqueue_schedule(name)`. pg_cron 1.4 schedules in UTC at minute
  * granularity, so other timezones and seconds fields are refused before anything changes.
  */
-import type { Command } from "commander";
 import { UsageError } from "../../errors.js";
 import {
-  applyPgCronPlan,
   DEFAULT_JOB_PREFIX,
-  PgCronMissingError,
-  planPgCron,
-  removePgCronJobs,
-} from "../../scheduler/pg-cron.js";
-import { type GlobalOptions, output, resolveCliConfig, withPool } from "../context.js";
+  managePgCron,
+  type PgCronAction,
+  type PgCronOutcome,
+} from "../../ops/pg-cron.js";
+import { defineCommand } from "../define.js";
 
 interface PgCronFlags {
   install?: boolean;
@@ -33,66 +31,61 @@ Needs pg_cron in this database (shared_preload_libraries = 'pg_cron', cron.datab
 CREATE EXTENSION pg_cron). Set REPROQ_SCHEDULER_MODE=pg_cron so that beat does not also run.
 `;
 
-export function registerPgCronCommand(program: Command): void {
-  program
-    .command("pg-cron")
-    .description("install or remove pg_cron jobs that enqueue the schedules from SQL")
-    .option("--install", "create or update one job per enabled schedule and remove stale ones")
-    .option("--remove", "remove every job with the prefix")
-    .option("--dry-run", "print what --install would do, change nothing")
-    .option("--prefix <text>", `job-name prefix (default "${DEFAULT_JOB_PREFIX}")`)
-    .option("--if-supported", "exit 0 with a message when pg_cron is not installed")
-    .addHelpText("after", EXAMPLES)
-    .action(async (_flags: PgCronFlags, cmd: Command) => {
-      const opts = cmd.optsWithGlobals<GlobalOptions & PgCronFlags>();
-      const actions = [opts.install, opts.remove, opts.dryRun].filter(Boolean).length;
-      if (actions !== 1)
-        throw new UsageError("pg-cron: give exactly one of --install, --remove or --dry-run");
-      const prefix = opts.prefix ?? DEFAULT_JOB_PREFIX;
-      if (prefix === "")
-        throw new UsageError("--prefix: must not be empty (it keeps other pg_cron jobs safe)");
-      const config = await resolveCliConfig(opts);
-      const schema = config.values.schema;
-      try {
-        await withPool(
-          config,
-          async (pool) => {
-            if (opts.remove) {
-              const removed = await removePgCronJobs(pool, schema, prefix);
-              output(opts, { action: "remove", removed }, () =>
-                removed.length
-                  ? removed.map((n) => `Removed pg_cron job ${n}`)
-                  : [`No pg_cron job starts with "${prefix}"`],
-              );
-              return;
-            }
-            const plan = await planPgCron(pool, schema, prefix);
-            if (opts.install) await applyPgCronPlan(pool, schema, plan);
-            const verb = opts.install ? "Scheduled" : "Would schedule";
-            output(opts, { action: opts.install ? "install" : "dry-run", ...plan }, () => [
-              ...plan.install.map((j) => `${verb} pg_cron job ${j.jobName} "${j.cron}": ${j.command}`),
-              ...plan.remove.map((n) => `${opts.install ? "Removed" : "Would remove"} pg_cron job ${n}`),
-              ...(plan.install.length + plan.remove.length === 0
-                ? ["No enabled schedules; nothing to do"]
-                : []),
-            ]);
-            const mode = config.values.schedulerMode ?? "beat";
-            if (opts.install && mode !== "pg_cron") {
-              process.stderr.write(
-                `reproq: note: schedulerMode is "${mode}"; set REPROQ_SCHEDULER_MODE=pg_cron so a beat does not also enqueue these schedules\n`,
-              );
-            }
-          },
-          { max: 1 },
-        );
-      } catch (error) {
-        if (opts.ifSupported && error instanceof PgCronMissingError) {
-          output(opts, { action: "none", supported: false, reason: error.message }, () => [
-            `pg_cron is not available in this database; nothing to do (${error.message})`,
-          ]);
-          return;
-        }
-        throw error;
-      }
-    });
+export const pgCronCommand = defineCommand({
+  name: "pg-cron",
+  description: "install or remove pg_cron jobs that enqueue the schedules from SQL",
+  options: [
+    {
+      flags: "--install",
+      description: "create or update one job per enabled schedule and remove stale ones",
+    },
+    { flags: "--remove", description: "remove every job with the prefix" },
+    { flags: "--dry-run", description: "print what --install would do, change nothing" },
+    { flags: "--prefix <text>", description: `job-name prefix (default "${DEFAULT_JOB_PREFIX}")` },
+    { flags: "--if-supported", description: "exit 0 with a message when pg_cron is not installed" },
+  ],
+  help: EXAMPLES,
+  database: { max: 1 },
+  parse: (flags: PgCronFlags) => {
+    const actions: PgCronAction[] = [];
+    if (flags.install) actions.push("install");
+    if (flags.remove) actions.push("remove");
+    if (flags.dryRun) actions.push("dry-run");
+    if (actions.length !== 1)
+      throw new UsageError("pg-cron: give exactly one of --install, --remove or --dry-run");
+    const prefix = flags.prefix ?? DEFAULT_JOB_PREFIX;
+    if (prefix === "") throw new UsageError("--prefix: must not be empty (it keeps other pg_cron jobs safe)");
+    return { action: actions[0]!, prefix, ifSupported: flags.ifSupported === true };
+  },
+  run: (ctx, options) => managePgCron(ctx.db, ctx.schema, options),
+  text: (outcome, ctx) => describe(outcome, ctx.flags.prefix ?? DEFAULT_JOB_PREFIX),
+  notes: (outcome, ctx) => {
+    const mode = ctx.config.values.schedulerMode ?? "beat";
+    if (outcome.action !== "install" || mode === "pg_cron") return [];
+    return [
+      `reproq: note: schedulerMode is "${mode}"; set REPROQ_SCHEDULER_MODE=pg_cron so a beat does not also enqueue these schedules`,
+    ];
+  },
+});
+
+function describe(outcome: PgCronOutcome, prefix: string): string[] {
+  switch (outcome.action) {
+    case "none":
+      return [`pg_cron is not available in this database; nothing to do (${outcome.reason})`];
+    case "remove":
+      return outcome.removed.length
+        ? outcome.removed.map((n) => `Removed pg_cron job ${n}`)
+        : [`No pg_cron job starts with "${prefix}"`];
+    default: {
+      const install = outcome.action === "install";
+      const verb = install ? "Scheduled" : "Would schedule";
+      return [
+        ...outcome.install.map((j) => `${verb} pg_cron job ${j.jobName} "${j.cron}": ${j.command}`),
+        ...outcome.remove.map((n) => `${install ? "Removed" : "Would remove"} pg_cron job ${n}`),
+        ...(outcome.install.length + outcome.remove.length === 0
+          ? ["No enabled schedules; nothing to do"]
+          : []),
+      ];
+    }
+  }
 }

@@ -3,10 +3,9 @@
  * `reproq prune-successful --older-than DURATION`: delete finished runs past a retention
  * age, in batches. `--dry-run` only counts.
  */
-import { type Command, Option } from "commander";
 import { UsageError } from "../../errors.js";
 import { type PruneOutcome, pruneRuns, validatePruneStatuses } from "../../ops/prune.js";
-import { type GlobalOptions, output, resolveCliConfig, withPool } from "../context.js";
+import { defineCommand, type OptionSpec } from "../define.js";
 import { asUsage, durationFlag } from "../flags.js";
 
 interface PruneFlags {
@@ -34,17 +33,21 @@ Examples:
 Same as reproq prune --status SUCCESSFUL.
 `;
 
-async function prune(opts: GlobalOptions & PruneFlags, statuses: string[]): Promise<void> {
-  const olderThanMs = durationFlag(opts.olderThan, "--older-than");
-  const valid = asUsage("--status", () => validatePruneStatuses(statuses));
-  const dryRun = opts.dryRun === true;
-  const config = await resolveCliConfig(opts);
-  const outcome = await withPool(
-    config,
-    (pool) => pruneRuns(pool, config.values.schema, { statuses: valid, olderThanMs, dryRun }),
-    { max: 1 },
-  );
-  output(opts, outcome, describe);
+const AGE_OPTIONS: readonly OptionSpec[] = [
+  {
+    flags: "--older-than <duration>",
+    description: "delete runs that finished longer ago than this",
+    required: true,
+  },
+  { flags: "--dry-run", description: "only count what would be deleted" },
+];
+
+function pruneInput(flags: PruneFlags, statuses: string[]) {
+  return {
+    olderThanMs: durationFlag(flags.olderThan, "--older-than"),
+    statuses: asUsage("--status", () => validatePruneStatuses(statuses)),
+    dryRun: flags.dryRun === true,
+  };
 }
 
 function describe(outcome: PruneOutcome): string {
@@ -56,34 +59,37 @@ function splitList(value: string | undefined): string[] {
   return value === undefined ? [] : value.split(",").filter((part) => part.trim() !== "");
 }
 
-export function registerPruneCommands(program: Command): void {
-  program
-    .command("prune")
-    .description("delete finished runs with the given statuses older than a retention age")
-    .option("--status <list>", "comma-separated final statuses, e.g. FAILED,CANCELLED")
-    .addOption(new Option("--statuses <list>", "same as --status").hideHelp())
-    .requiredOption("--older-than <duration>", "delete runs that finished longer ago than this")
-    .option("--dry-run", "only count what would be deleted")
-    .addHelpText("after", PRUNE_EXAMPLES)
-    .action(async (_flags: PruneFlags, cmd: Command) => {
-      const opts = cmd.optsWithGlobals<GlobalOptions & PruneFlags>();
-      if (opts.status === undefined && opts.statuses === undefined) {
-        throw new UsageError("required option '--status <list>' not specified");
-      }
-      const statuses = [...splitList(opts.status), ...splitList(opts.statuses)];
-      if (statuses.length === 0) {
-        throw new UsageError("--status: give at least one of SUCCESSFUL, FAILED, CANCELLED, EXPIRED");
-      }
-      await prune(opts, statuses);
-    });
+export const pruneCommand = defineCommand({
+  name: "prune",
+  description: "delete finished runs with the given statuses older than a retention age",
+  options: [
+    { flags: "--status <list>", description: "comma-separated final statuses, e.g. FAILED,CANCELLED" },
+    { flags: "--statuses <list>", description: "same as --status", hidden: true },
+    ...AGE_OPTIONS,
+  ],
+  help: PRUNE_EXAMPLES,
+  database: { max: 1 },
+  parse: (flags: PruneFlags) => {
+    if (flags.status === undefined && flags.statuses === undefined) {
+      throw new UsageError("required option '--status <list>' not specified");
+    }
+    const statuses = [...splitList(flags.status), ...splitList(flags.statuses)];
+    if (statuses.length === 0) {
+      throw new UsageError("--status: give at least one of SUCCESSFUL, FAILED, CANCELLED, EXPIRED");
+    }
+    return pruneInput(flags, statuses);
+  },
+  run: (ctx, input) => pruneRuns(ctx.db, ctx.schema, input),
+  text: describe,
+});
 
-  program
-    .command("prune-successful")
-    .description("delete SUCCESSFUL runs older than a retention age")
-    .requiredOption("--older-than <duration>", "delete runs that finished longer ago than this")
-    .option("--dry-run", "only count what would be deleted")
-    .addHelpText("after", SUCCESSFUL_EXAMPLES)
-    .action(async (_flags: PruneFlags, cmd: Command) => {
-      await prune(cmd.optsWithGlobals<GlobalOptions & PruneFlags>(), ["SUCCESSFUL"]);
-    });
-}
+export const pruneSuccessfulCommand = defineCommand({
+  name: "prune-successful",
+  description: "delete SUCCESSFUL runs older than a retention age",
+  options: AGE_OPTIONS,
+  help: SUCCESSFUL_EXAMPLES,
+  database: { max: 1 },
+  parse: (flags: PruneFlags) => pruneInput(flags, ["SUCCESSFUL"]),
+  run: (ctx, input) => pruneRuns(ctx.db, ctx.schema, input),
+  text: describe,
+});

@@ -1,7 +1,6 @@
 /** `reproq pause-queue NAME [--reason TEXT]` and `reproq resume-queue NAME`. */
-import type { Command } from "commander";
 import { pauseQueueIn, type QueueControl, resumeQueueIn } from "../../ops/flow.js";
-import { type GlobalOptions, output, resolveCliConfig, withPool } from "../context.js";
+import { defineCommand } from "../define.js";
 
 const PAUSE_EXAMPLES = `
 Examples:
@@ -11,43 +10,33 @@ Examples:
 Nothing is claimed from a paused queue; runs already running finish.
 `;
 
+const QUEUE_ARGUMENT = [{ name: "<name>", description: "queue name" }];
+
 function describe(control: QueueControl): string {
   return control.paused
     ? `Paused queue ${control.queue}${control.reason ? ` (${control.reason})` : ""}`
     : `Resumed queue ${control.queue}`;
 }
 
-export function registerQueueCommands(program: Command): void {
-  program
-    .command("pause-queue")
-    .description("pause a queue: no new claims until it is resumed")
-    .argument("<name>", "queue name")
-    .option("--reason <text>", "why (shown in stats and the dashboard)")
-    .addHelpText("after", PAUSE_EXAMPLES)
-    .action(async (name: string, _flags: { reason?: string }, cmd: Command) => {
-      const opts = cmd.optsWithGlobals<GlobalOptions & { reason?: string }>();
-      const config = await resolveCliConfig(opts);
-      const control = await withPool(
-        config,
-        (pool) => pauseQueueIn(pool, config.values.schema, name, opts.reason),
-        {
-          max: 1,
-        },
-      );
-      output(opts, control, describe);
-    });
+export const pauseQueueCommand = defineCommand({
+  name: "pause-queue",
+  description: "pause a queue: no new claims until it is resumed",
+  arguments: QUEUE_ARGUMENT,
+  options: [{ flags: "--reason <text>", description: "why (shown in stats and the dashboard)" }],
+  help: PAUSE_EXAMPLES,
+  database: { max: 1 },
+  parse: (flags: { reason?: string }, [name]) => ({ name: name!, reason: flags.reason }),
+  run: (ctx, { name, reason }) => pauseQueueIn(ctx.db, ctx.schema, name, reason),
+  text: describe,
+});
 
-  program
-    .command("resume-queue")
-    .description("resume a paused queue")
-    .argument("<name>", "queue name")
-    .addHelpText("after", PAUSE_EXAMPLES)
-    .action(async (name: string, _flags: unknown, cmd: Command) => {
-      const opts = cmd.optsWithGlobals<GlobalOptions>();
-      const config = await resolveCliConfig(opts);
-      const control = await withPool(config, (pool) => resumeQueueIn(pool, config.values.schema, name), {
-        max: 1,
-      });
-      output(opts, control, describe);
-    });
-}
+export const resumeQueueCommand = defineCommand({
+  name: "resume-queue",
+  description: "resume a paused queue",
+  arguments: QUEUE_ARGUMENT,
+  help: PAUSE_EXAMPLES,
+  database: { max: 1 },
+  parse: (_flags, [name]) => name!,
+  run: (ctx, name) => resumeQueueIn(ctx.db, ctx.schema, name),
+  text: describe,
+});

@@ -3,15 +3,10 @@
  * lease (crashed, frozen, cut off), with the statement the workers' maintenance pass uses.
  * Useful when no worker is running to do it, or to see what a dead worker left behind.
  */
-import type { Command } from "commander";
 import { type ReclaimedRun, reclaimExpiredLeases } from "../../ops/reclaim.js";
-import { formatTable, type GlobalOptions, output, resolveCliConfig, withPool } from "../context.js";
+import { formatTable } from "../context.js";
+import { defineCommand } from "../define.js";
 import { countFlag } from "../flags.js";
-
-interface ReclaimFlags {
-  dryRun?: boolean;
-  limit?: string;
-}
 
 const EXAMPLES = `
 Examples:
@@ -23,25 +18,22 @@ Examples:
 Running workers do this on their own every maintenanceInterval.
 `;
 
-export function registerReclaimCommand(program: Command): void {
-  program
-    .command("reclaim")
-    .description("re-queue running runs whose lease expired (failed when out of attempts)")
-    .option("--dry-run", "only list what would be reclaimed")
-    .option("--limit <n>", "reclaim at most this many runs (default: all)")
-    .addHelpText("after", EXAMPLES)
-    .action(async (_flags: ReclaimFlags, cmd: Command) => {
-      const opts = cmd.optsWithGlobals<GlobalOptions & ReclaimFlags>();
-      const limit = opts.limit === undefined ? undefined : countFlag(opts.limit, "--limit");
-      const config = await resolveCliConfig(opts);
-      const runs = await withPool(
-        config,
-        (pool) => reclaimExpiredLeases(pool, config.values.schema, { dryRun: opts.dryRun === true, limit }),
-        { max: 1 },
-      );
-      output(opts, runs, (rows) => describe(rows, opts.dryRun === true));
-    });
-}
+export const reclaimCommand = defineCommand({
+  name: "reclaim",
+  description: "re-queue running runs whose lease expired (failed when out of attempts)",
+  options: [
+    { flags: "--dry-run", description: "only list what would be reclaimed" },
+    { flags: "--limit <n>", description: "reclaim at most this many runs (default: all)" },
+  ],
+  help: EXAMPLES,
+  database: { max: 1 },
+  parse: (flags: { dryRun?: boolean; limit?: string }) => ({
+    dryRun: flags.dryRun === true,
+    limit: flags.limit === undefined ? undefined : countFlag(flags.limit, "--limit"),
+  }),
+  run: (ctx, options) => reclaimExpiredLeases(ctx.db, ctx.schema, options),
+  text: (runs, ctx) => describe(runs, ctx.flags.dryRun === true),
+});
 
 function describe(runs: readonly ReclaimedRun[], dryRun: boolean): string[] {
   const cells = runs.map((run) => [

@@ -2,14 +2,9 @@
  * `reproq replay --id ID`: runs a finished run again as a new run with exactly the recorded
  * spec and settings, linked to the original by provenance replay_of. Never deduplicated.
  */
-import type { Command } from "commander";
-import { replayRun } from "../../ops/replay.js";
-import { type GlobalOptions, output, resolveCliConfig, withPool } from "../context.js";
+import { replayRunById } from "../../ops/replay.js";
+import { defineCommand } from "../define.js";
 import { runIdFlag } from "../flags.js";
-
-interface ReplayFlags {
-  id: string;
-}
 
 const EXAMPLES = `
 Examples:
@@ -20,28 +15,13 @@ Only finished runs (SUCCESSFUL, FAILED, CANCELLED, EXPIRED) can be replayed; oth
 The copy is enqueued even when the same spec is active: a replay is deliberate.
 `;
 
-export function registerReplayCommand(program: Command): void {
-  program
-    .command("replay")
-    .description("enqueue a finished run again as a new run with the same spec")
-    .requiredOption("--id <id>", "the finished run to replay")
-    .addHelpText("after", EXAMPLES)
-    .action(async (_flags: ReplayFlags, cmd: Command) => {
-      const opts = cmd.optsWithGlobals<GlobalOptions & ReplayFlags>();
-      const id = runIdFlag(opts.id);
-      const config = await resolveCliConfig(opts);
-      const row = await withPool(config, (pool) => replayRun(pool, config.values.schema, id), { max: 1 });
-      const report = {
-        id: row.result_id,
-        replayOf: id,
-        taskName: row.task_path,
-        queue: row.queue_name,
-        status: row.status,
-      };
-      output(
-        opts,
-        report,
-        (r) => `Replayed run ${r.replayOf} as run ${r.id} (${r.taskName} on queue ${r.queue}, ${r.status})`,
-      );
-    });
-}
+export const replayCommand = defineCommand({
+  name: "replay",
+  description: "enqueue a finished run again as a new run with the same spec",
+  options: [{ flags: "--id <id>", description: "the finished run to replay", required: true }],
+  help: EXAMPLES,
+  database: { max: 1 },
+  parse: (flags: { id: string }) => runIdFlag(flags.id),
+  run: (ctx, id) => replayRunById(ctx.db, ctx.schema, id),
+  text: (r) => `Replayed run ${r.replayOf} as run ${r.id} (${r.taskName} on queue ${r.queue}, ${r.status})`,
+});

@@ -3,10 +3,10 @@
  * status overall and per queue, the oldest due run's wait per queue, paused queues, workers
  * (stale ones flagged), rate limits, schedules and the scheduler mode.
  */
-import type { Command } from "commander";
 import { getStats, type Stats, type StatusCounts } from "../../ops/stats.js";
 import { TASK_STATUSES } from "../../status.js";
-import { formatTable, type GlobalOptions, output, resolveCliConfig, withPool } from "../context.js";
+import { formatTable } from "../context.js";
+import { defineCommand } from "../define.js";
 
 const EXAMPLES = `
 Examples:
@@ -17,27 +17,19 @@ Examples:
 A worker is stale when it has not been seen for 3 heartbeat intervals (heartbeatInterval).
 `;
 
-export function registerStatsCommand(program: Command): void {
-  program
-    .command("stats")
-    .alias("status")
-    .description("show run counts per status and queue, workers, rate limits and schedules")
-    .addHelpText("after", EXAMPLES)
-    .action(async (_flags: unknown, cmd: Command) => {
-      const opts = cmd.optsWithGlobals<GlobalOptions>();
-      const config = await resolveCliConfig(opts);
-      const stats = await withPool(
-        config,
-        (pool) =>
-          getStats(pool, config.values.schema, {
-            heartbeatIntervalMs: config.values.heartbeatInterval,
-            schedulerMode: config.values.schedulerMode,
-          }),
-        { max: 1 },
-      );
-      output(opts, stats, render);
-    });
-}
+export const statsCommand = defineCommand({
+  name: "stats",
+  aliases: ["status"],
+  description: "show run counts per status and queue, workers, rate limits and schedules",
+  help: EXAMPLES,
+  database: { max: 1 },
+  run: (ctx) =>
+    getStats(ctx.db, ctx.schema, {
+      heartbeatIntervalMs: ctx.config.values.heartbeatInterval,
+      schedulerMode: ctx.config.values.schedulerMode,
+    }),
+  text: render,
+});
 
 /** 950 ms, 42s, 3m 20s, 2h 5m, 3d 4h: two units at most, enough to read at a glance. */
 export function formatAge(ms: number): string {

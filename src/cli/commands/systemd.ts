@@ -3,13 +3,11 @@
  * node and this package's CLI as absolute paths, so the units run the exact installed version.
  */
 import { existsSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import type { Command } from "commander";
-import { ReproqError, UsageError } from "../../errors.js";
-import { renderUnits } from "../../ops/systemd.js";
-import { type GlobalOptions, output, resolveCliConfig } from "../context.js";
+import { UsageError } from "../../errors.js";
+import { renderUnits, writeUnitFiles } from "../../ops/systemd.js";
+import { defineCommand } from "../define.js";
 import { countFlag } from "../flags.js";
 
 interface SystemdFlags {
@@ -22,11 +20,6 @@ interface SystemdFlags {
   schedule?: boolean;
   scheduleOnCalendar?: string;
   force?: boolean;
-}
-
-interface SystemdReport {
-  directory: string;
-  files: string[];
 }
 
 const DEFAULT_ON_CALENDAR = "*-*-* *:*:00";
@@ -45,83 +38,91 @@ and reproq-schedule.timer). Put DATABASE_URL in the --env-file, never in the uni
 /** dist/cli/main.js, next to this file's directory. */
 const CLI_MAIN = fileURLToPath(new URL("../main.js", import.meta.url));
 
-export function registerSystemdCommand(program: Command): void {
-  program
-    .command("systemd")
-    .description("write systemd unit files for a worker and the scheduler")
-    .option("--user <user>", "run the services as this user")
-    .option("--concurrency <n>", "worker --concurrency")
-    .option("--env-file <file>", "EnvironmentFile= with DATABASE_URL and other settings")
-    .option("--environment-file <file>", "same as --env-file (which Node 20 also reads itself; see docs)")
-    .option("--output-dir <dir>", "where to write the files (default: this directory)")
-    .option("--tasks <globs...>", "task modules for the worker and scheduler (default: setting tasks)")
-    .option("--schedule", "a timer running `reproq schedule` instead of a beat service")
-    .option("--schedule-on-calendar <spec>", `OnCalendar= of the timer (default "${DEFAULT_ON_CALENDAR}")`)
-    .option("--force", "overwrite existing unit files")
-    .addHelpText("after", EXAMPLES)
-    .action(async (_flags: SystemdFlags, cmd: Command) => {
-      const opts = cmd.optsWithGlobals<GlobalOptions & SystemdFlags>();
-      await writeUnits(opts);
-    });
-}
-
-async function writeUnits(opts: GlobalOptions & SystemdFlags): Promise<void> {
-  const concurrency =
-    opts.concurrency === undefined ? undefined : countFlag(opts.concurrency, "--concurrency");
-  const onCalendar = opts.scheduleOnCalendar?.trim();
-  if (onCalendar !== undefined && (onCalendar === "" || /[\n\r]/.test(onCalendar))) {
-    throw new UsageError('--schedule-on-calendar: give a systemd calendar spec such as "*-*-* *:*:00"');
-  }
-  if (opts.user !== undefined && !/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(opts.user)) {
-    throw new UsageError(`--user: "${opts.user}" is not a valid user name`);
-  }
+export const systemdCommand = defineCommand({
+  name: "systemd",
+  description: "write systemd unit files for a worker and the scheduler",
+  options: [
+    { flags: "--user <user>", description: "run the services as this user" },
+    { flags: "--concurrency <n>", description: "worker --concurrency" },
+    { flags: "--env-file <file>", description: "EnvironmentFile= with DATABASE_URL and other settings" },
+    {
+      flags: "--environment-file <file>",
+      description: "same as --env-file (which Node 20 also reads itself; see docs)",
+    },
+    { flags: "--output-dir <dir>", description: "where to write the files (default: this directory)" },
+    {
+      flags: "--tasks <globs...>",
+      description: "task modules for the worker and scheduler (default: setting tasks)",
+    },
+    { flags: "--schedule", description: "a timer running `reproq schedule` instead of a beat service" },
+    {
+      flags: "--schedule-on-calendar <spec>",
+      description: `OnCalendar= of the timer (default "${DEFAULT_ON_CALENDAR}")`,
+    },
+    { flags: "--force", description: "overwrite existing unit files" },
+  ],
+  help: EXAMPLES,
+  parse: (flags: SystemdFlags) => {
+    const concurrency =
+      flags.concurrency === undefined ? undefined : countFlag(flags.concurrency, "--concurrency");
+    const onCalendar = flags.scheduleOnCalendar?.trim();
+    if (onCalendar !== undefined && (onCalendar === "" || /[\n\r]/.test(onCalendar))) {
+      throw new UsageError('--schedule-on-calendar: give a systemd calendar spec such as "*-*-* *:*:00"');
+    }
+    if (flags.user !== undefined && !/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(flags.user)) {
+      throw new UsageError(`--user: "${flags.user}" is not a valid user name`);
+    }
+    return { concurrency, onCalendar };
+  },
   // The shutdown timeout sets TimeoutStopSec; reading it also checks the config before anything is written.
-  const config = await resolveCliConfig(opts);
-  // Node 20 treats a script's `--env-file F` as its own option (it loads F, or exits 9 when F is
-  // missing), so the same setting is also accepted under a name Node leaves alone.
-  const envFile = opts.environmentFile ?? opts.envFile;
-  const directory = path.resolve(opts.outputDir ?? ".");
-  const units = renderUnits({
-    node: process.execPath,
-    cli: CLI_MAIN,
-    workingDirectory: process.cwd(),
-    globalArgs: [
-      ...(opts.config === undefined ? [] : ["--config", path.resolve(opts.config)]),
-      ...(opts.schema === undefined ? [] : ["--schema", opts.schema]),
-    ],
-    user: opts.user,
-    environmentFile: envFile === undefined ? undefined : path.resolve(envFile),
-    concurrency,
-    tasks: opts.tasks,
-    shutdownTimeoutMs: config.values.shutdownTimeout,
-    onCalendar: opts.schedule || onCalendar !== undefined ? (onCalendar ?? DEFAULT_ON_CALENDAR) : undefined,
-  });
+  run: (ctx, { concurrency, onCalendar }) => {
+    const { flags } = ctx;
+    const envFile = environmentFile(flags);
+    const units = renderUnits({
+      node: process.execPath,
+      cli: CLI_MAIN,
+      workingDirectory: ctx.cwd,
+      globalArgs: [
+        ...(flags.config === undefined ? [] : ["--config", path.resolve(flags.config)]),
+        ...(flags.schema === undefined ? [] : ["--schema", flags.schema]),
+      ],
+      user: flags.user,
+      environmentFile: envFile === undefined ? undefined : path.resolve(envFile),
+      concurrency,
+      tasks: flags.tasks,
+      shutdownTimeoutMs: ctx.config.values.shutdownTimeout,
+      onCalendar:
+        flags.schedule || onCalendar !== undefined ? (onCalendar ?? DEFAULT_ON_CALENDAR) : undefined,
+    });
+    return writeUnitFiles(path.resolve(flags.outputDir ?? "."), units, { force: flags.force });
+  },
+  text: (r) => {
+    const names = r.files.map((f) => path.basename(f));
+    const enable = names
+      .filter((n) => n !== "reproq-schedule.service")
+      .map((n) => n.replace(/\.service$/, ""));
+    return [
+      ...r.files.map((f) => `Wrote ${f}`),
+      "",
+      "Next steps:",
+      `  sudo cp ${r.files.join(" ")} /etc/systemd/system/`,
+      "  sudo systemctl daemon-reload",
+      `  sudo systemctl enable --now ${enable.join(" ")}`,
+      "  journalctl -u reproq-worker -f",
+    ];
+  },
+  notes: (_report, ctx) => {
+    const envFile = environmentFile(ctx.flags);
+    return envFile !== undefined && !existsSync(envFile)
+      ? [`note: ${envFile} does not exist yet; systemd will not start the units without it`]
+      : [];
+  },
+});
 
-  const existing = units.filter((u) => existsSync(path.join(directory, u.name))).map((u) => u.name);
-  if (existing.length > 0 && !opts.force) {
-    throw new ReproqError(
-      "CONFLICT",
-      `${existing.join(", ")} already exist(s) in ${directory}; pass --force to overwrite`,
-    );
-  }
-  await mkdir(directory, { recursive: true });
-  for (const unit of units) await writeFile(path.join(directory, unit.name), unit.text);
-  if (envFile !== undefined && !existsSync(envFile)) {
-    process.stderr.write(
-      `note: ${envFile} does not exist yet; systemd will not start the units without it\n`,
-    );
-  }
-
-  const report: SystemdReport = { directory, files: units.map((u) => path.join(directory, u.name)) };
-  const names = units.map((u) => u.name);
-  const enable = names.filter((n) => n !== "reproq-schedule.service").map((n) => n.replace(/\.service$/, ""));
-  output(opts, report, (r) => [
-    ...r.files.map((f) => `Wrote ${f}`),
-    "",
-    "Next steps:",
-    `  sudo cp ${r.files.join(" ")} /etc/systemd/system/`,
-    "  sudo systemctl daemon-reload",
-    `  sudo systemctl enable --now ${enable.join(" ")}`,
-    "  journalctl -u reproq-worker -f",
-  ]);
+/**
+ * Node 20 treats a script's `--env-file F` as its own option (it loads F, or exits 9 when F is
+ * missing), so the same setting is also accepted under a name Node leaves alone.
+ */
+function environmentFile(flags: SystemdFlags): string | undefined {
+  return flags.environmentFile ?? flags.envFile;
 }

@@ -3,7 +3,6 @@
  * every error and the last stack), and put failed runs back in the queue. `inspect` is an
  * alias of `show`.
  */
-import type { Command } from "commander";
 import { validateQueueName } from "../../definition.js";
 import { UsageError } from "../../errors.js";
 import {
@@ -15,7 +14,8 @@ import {
   type RunDetail,
   retryFailedRuns,
 } from "../../ops/triage.js";
-import { formatTable, type GlobalOptions, output, resolveCliConfig, withPool } from "../context.js";
+import { formatTable } from "../context.js";
+import { defineCommand, defineGroup } from "../define.js";
 import { asUsage, countFlag, runIdFlag } from "../flags.js";
 
 interface ListFlags {
@@ -134,9 +134,14 @@ function retrySelector(opts: RetryFlags): RetrySelector {
   }
   if (opts.id !== undefined) return { id: runIdFlag(opts.id) };
   if (all) return { all: true };
+  checkFilter(opts);
+  return { task: opts.task, queue: opts.queue };
+}
+
+/** --queue must be a valid queue name and --task not empty: a typo is a usage error, not "no runs". */
+function checkFilter(opts: { queue?: string; task?: string }): void {
   if (opts.queue !== undefined) asUsage("--queue", () => validateQueueName(opts.queue, "--queue"));
   if (opts.task !== undefined && opts.task.trim() === "") throw new UsageError("--task: must not be empty");
-  return { task: opts.task, queue: opts.queue };
 }
 
 function describeRetry(outcome: RetryOutcome): string[] {
@@ -148,65 +153,56 @@ function describeRetry(outcome: RetryOutcome): string[] {
   return lines;
 }
 
-export function registerTriageCommand(program: Command): void {
-  const triage = program
-    .command("triage")
-    .description("list, inspect and retry failed runs")
-    .addHelpText("after", EXAMPLES);
+const listCommand = defineCommand({
+  name: "list",
+  description: "list FAILED runs, most recently finished first",
+  options: [
+    { flags: "--limit <n>", description: "show at most this many (default 50)" },
+    { flags: "--queue <name>", description: "only this queue" },
+    { flags: "--task <name>", description: "only this task" },
+  ],
+  help: EXAMPLES,
+  database: { max: 1 },
+  parse: (flags: ListFlags) => {
+    const limit = flags.limit === undefined ? undefined : countFlag(flags.limit, "--limit");
+    checkFilter(flags);
+    return { limit, queue: flags.queue, task: flags.task };
+  },
+  run: (ctx, query) => listFailedRuns(ctx.db, ctx.schema, query),
+  text: listTable,
+});
 
-  triage
-    .command("list")
-    .description("list FAILED runs, most recently finished first")
-    .option("--limit <n>", "show at most this many (default 50)")
-    .option("--queue <name>", "only this queue")
-    .option("--task <name>", "only this task")
-    .addHelpText("after", EXAMPLES)
-    .action(async (_flags: ListFlags, cmd: Command) => {
-      const opts = cmd.optsWithGlobals<GlobalOptions & ListFlags>();
-      const limit = opts.limit === undefined ? undefined : countFlag(opts.limit, "--limit");
-      if (opts.queue !== undefined) asUsage("--queue", () => validateQueueName(opts.queue, "--queue"));
-      if (opts.task !== undefined && opts.task.trim() === "")
-        throw new UsageError("--task: must not be empty");
-      const config = await resolveCliConfig(opts);
-      const runs = await withPool(
-        config,
-        (pool) => listFailedRuns(pool, config.values.schema, { limit, queue: opts.queue, task: opts.task }),
-        { max: 1 },
-      );
-      output(opts, runs, listTable);
-    });
+const showCommand = defineCommand({
+  name: "show",
+  aliases: ["inspect"],
+  description: "show one run in full: fields, spec, provenance, errors and the last stack",
+  options: [{ flags: "--id <id>", description: "the run to show", required: true }],
+  help: EXAMPLES,
+  database: { max: 1 },
+  parse: (flags: { id: string }) => runIdFlag(flags.id),
+  run: (ctx, id) => getRunDetail(ctx.db, ctx.schema, id),
+  text: detail,
+});
 
-  triage
-    .command("show")
-    .alias("inspect")
-    .description("show one run in full: fields, spec, provenance, errors and the last stack")
-    .requiredOption("--id <id>", "the run to show")
-    .addHelpText("after", EXAMPLES)
-    .action(async (_flags: { id: string }, cmd: Command) => {
-      const opts = cmd.optsWithGlobals<GlobalOptions & { id: string }>();
-      const id = runIdFlag(opts.id);
-      const config = await resolveCliConfig(opts);
-      const run = await withPool(config, (pool) => getRunDetail(pool, config.values.schema, id), { max: 1 });
-      output(opts, run, detail);
-    });
+const retryCommand = defineCommand({
+  name: "retry",
+  description: "put FAILED runs back in the queue (attempts from 0, error history kept)",
+  options: [
+    { flags: "--id <id>", description: "one run" },
+    { flags: "--task <name>", description: "every FAILED run of this task" },
+    { flags: "--queue <name>", description: "every FAILED run in this queue" },
+    { flags: "--all", description: "every FAILED run" },
+  ],
+  help: EXAMPLES,
+  database: { max: 1 },
+  parse: retrySelector,
+  run: (ctx, selector) => retryFailedRuns(ctx.db, ctx.schema, selector),
+  text: describeRetry,
+});
 
-  triage
-    .command("retry")
-    .description("put FAILED runs back in the queue (attempts from 0, error history kept)")
-    .option("--id <id>", "one run")
-    .option("--task <name>", "every FAILED run of this task")
-    .option("--queue <name>", "every FAILED run in this queue")
-    .option("--all", "every FAILED run")
-    .addHelpText("after", EXAMPLES)
-    .action(async (_flags: RetryFlags, cmd: Command) => {
-      const opts = cmd.optsWithGlobals<GlobalOptions & RetryFlags>();
-      const selector = retrySelector(opts);
-      const config = await resolveCliConfig(opts);
-      const outcome = await withPool(
-        config,
-        (pool) => retryFailedRuns(pool, config.values.schema, selector),
-        { max: 1 },
-      );
-      output(opts, outcome, describeRetry);
-    });
-}
+export const triageCommand = defineGroup({
+  name: "triage",
+  description: "list, inspect and retry failed runs",
+  help: EXAMPLES,
+  commands: [listCommand, showCommand, retryCommand],
+});
