@@ -67,3 +67,17 @@ export const WORKER_OPTIONS = {
     setting: "workerId",
   },
 } as const satisfies Record<string, OptionSpec>;
+
+/** How a long-running command logs (settings logLevel and logFormat). */
+export const LOG_OPTIONS = {
+  logLevel: {
+    flags: "--log-level <level>",
+    description: "trace, debug, info (default: a line per run start and outcome), warn, error or silent",
+    setting: "logLevel",
+  },
+  logFormat: {
+    flags: "--log-format <format>",
+    description: "pretty (default on a terminal) or json (one object per line on stderr)",
+    setting: "logFormat",
+  },
+} as const satisfies Record<string, OptionSpec>;

@@ -341,6 +341,24 @@ export const SETTINGS = {
     expected: "a string",
     description: "application_name reported to PostgreSQL (visible in pg_stat_activity).",
   }),
+  logLevel: setting({
+    type: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]),
+    kind: "string",
+    default: "info",
+    env: ["REPROQ_LOG_LEVEL", "LOG_LEVEL"],
+    expected: '"trace", "debug", "info", "warn", "error", "fatal" or "silent"',
+    description:
+      "Lowest level of the worker's and beat's own log lines; info logs one line per run start and outcome.",
+  }),
+  logFormat: setting({
+    // No default: unset means pretty on a terminal, JSON lines otherwise.
+    type: z.enum(["pretty", "json"]),
+    kind: "string",
+    env: ["REPROQ_LOG_FORMAT"],
+    expected: '"pretty" or "json"',
+    description:
+      "How the CLI writes log lines on stderr: pretty for people, json (one object per line) for collectors; default pretty on a terminal, else json.",
+  }),
 } as const;
 
 type Settings = typeof SETTINGS;

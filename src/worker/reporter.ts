@@ -29,10 +29,22 @@ export class Reporter {
   #events = new EventEmitter<WorkerEvents>();
   #workerId: string;
   #log: Logger;
+  /** One log line per run start and outcome, at info (checked once: a worker starts thousands a second). */
+  #logRuns: boolean;
 
   constructor(workerId: string, log: Logger) {
     this.#workerId = workerId;
     this.#log = log;
+    this.#logRuns = log.isLevelEnabled("info");
+  }
+
+  #runFields(row: ClaimedRunRow): Record<string, unknown> {
+    return {
+      id: row.result_id,
+      task: row.task_path,
+      queue: row.queue_name,
+      attempt: `${row.attempts}/${row.max_attempts}`,
+    };
   }
 
   on<E extends keyof WorkerEvents>(event: E, listener: (...args: WorkerEvents[E]) => void): void {
@@ -78,6 +90,7 @@ export class Reporter {
   }
 
   started(row: ClaimedRunRow): void {
+    if (this.#logRuns) this.#log.info(this.#runFields(row), "run started");
     if (this.#wants("started")) this.#emit("started", this.#runEvent(row));
   }
 
@@ -94,6 +107,7 @@ export class Reporter {
       return;
     }
     if (end.kind === "success") {
+      if (this.#logRuns) this.#log.info({ ...this.#runFields(row), durationMs }, "run succeeded");
       this.#count("succeeded", row);
       if (this.#wants("succeeded"))
         this.#emit("succeeded", { ...this.#runEvent(row), returnValue: end.returnValue, durationMs });
@@ -101,6 +115,7 @@ export class Reporter {
     }
     const { outcome, record } = end.classified;
     this.#count(COUNTER_OF[outcome.kind], row);
+    this.#logOutcome(row, end.classified, durationMs);
     if (outcome.kind === "retry" && record)
       this.#emit("retrying", { ...this.#runEvent(row), error: record, delayMs: outcome.delayMs });
     else if (outcome.kind === "fail" && record)
@@ -108,6 +123,21 @@ export class Reporter {
     else if (outcome.kind === "cancel") this.#emit("cancelled", this.#runEvent(row));
     else if (outcome.kind === "snooze")
       this.#emit("snoozed", { ...this.#runEvent(row), delayMs: outcome.delayMs });
+  }
+
+  #logOutcome(row: ClaimedRunRow, { outcome, record }: Classified, durationMs: number): void {
+    if (outcome.kind === "release") return;
+    const fields = {
+      ...this.#runFields(row),
+      durationMs,
+      ...(record ? { error: record.message, kind: record.kind } : {}),
+    };
+    if (outcome.kind === "retry")
+      this.#log.warn({ ...fields, retryInMs: outcome.delayMs }, "run failed; retrying");
+    else if (outcome.kind === "fail") this.#log.error(fields, "run failed");
+    else if (this.#logRuns && outcome.kind === "cancel") this.#log.info(fields, "run cancelled");
+    else if (this.#logRuns && outcome.kind === "snooze")
+      this.#log.info({ ...fields, snoozeMs: outcome.delayMs }, "run snoozed");
   }
 
   /** A run this worker's maintenance pass moved (a reclaimed lease, an expired run). */

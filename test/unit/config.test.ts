@@ -69,6 +69,7 @@ describe("defaults", () => {
       retainFailed: 30 * 86_400_000,
       maxRunsPerChild: 1000,
       maxChildMemoryMb: 512,
+      logLevel: "info",
     });
     expect(resolved.values.databaseUrl).toBeUndefined();
     for (const source of Object.values(resolved.sources)) expect(source).toEqual({ kind: "default" });

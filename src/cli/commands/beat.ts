@@ -4,13 +4,14 @@
  * and advanced in its own transaction; exit 0 on a clean stop.
  */
 import type pg from "pg";
-import pino from "pino";
+import type { Logger } from "pino";
 import { prepareScheduler, type ScheduleTickReport, tickSchedulesOnce } from "../../ops/schedule.js";
 import { Beat } from "../../scheduler/beat.js";
 import { requireDatabaseUrl } from "../context.js";
 import { type CommandContext, type CommandSpec, defineCommand, type OptionSpec } from "../define.js";
 import { durationFlag } from "../flags.js";
-import { tasksOption } from "../options.js";
+import { cliLogger } from "../log.js";
+import { LOG_OPTIONS, tasksOption } from "../options.js";
 
 interface BeatFlags {
   tasks?: string[];
@@ -51,7 +52,14 @@ function prepare(ctx: CommandContext<BeatFlags>): Promise<Record<string, unknown
 async function schedule(ctx: CommandContext<BeatFlags>, intervalMs: number | undefined) {
   const provenance = await prepare(ctx);
   if (intervalMs === undefined) return tickSchedulesOnce(ctx.db, ctx.schema, provenance);
-  await runBeat(ctx.db, ctx.schema, intervalMs, provenance);
+  const { logLevel, logFormat } = ctx.config.values;
+  await runBeat(
+    ctx.db,
+    ctx.schema,
+    intervalMs,
+    provenance,
+    cliLogger({ role: "beat", level: logLevel, format: logFormat }),
+  );
   return undefined;
 }
 
@@ -61,8 +69,8 @@ async function runBeat(
   schema: string,
   intervalMs: number,
   provenance: Record<string, unknown>,
+  log: Logger,
 ): Promise<void> {
-  const log = pino({ base: { role: "beat" } }, pino.destination(2));
   const beat = Beat.start({ pool, schema, intervalMs, provenance, log });
   const stop = (signal: NodeJS.Signals) => {
     log.info({ signal }, "stopping");
@@ -128,6 +136,7 @@ export const beatCommand = defineCommand<BeatFlags, number | undefined, Schedule
     TASKS,
     { flags: "--interval <duration>", description: "how often to look for due schedules (default 30s)" },
     { flags: "--once", description: "one tick, then exit (for crontab); same as `reproq schedule`" },
+    ...Object.values(LOG_OPTIONS),
   ],
   help: EXAMPLES,
   ...TICK_OUTPUT,

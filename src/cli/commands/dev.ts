@@ -7,7 +7,6 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { constants } from "node:os";
 import path from "node:path";
-import pino, { type Logger } from "pino";
 import type { EmbeddedPostgres } from "../../db/embedded.js";
 import { redactUrl } from "../../db/pool.js";
 import { ConfigError, UsageError } from "../../errors.js";
@@ -16,7 +15,8 @@ import { close, configure } from "../../runtime.js";
 import { Worker } from "../../worker/worker.js";
 import { type GlobalOptions, printLines, withPool } from "../context.js";
 import { type CommandContext, defineCommand } from "../define.js";
-import { tasksOption, WORKER_OPTIONS } from "../options.js";
+import { cliLogger } from "../log.js";
+import { LOG_OPTIONS, tasksOption, WORKER_OPTIONS } from "../options.js";
 
 interface DevFlags {
   tasks?: string[];
@@ -47,6 +47,7 @@ export const devCommand = defineCommand({
     tasksOption(),
     WORKER_OPTIONS.queues,
     WORKER_OPTIONS.concurrency,
+    ...Object.values(LOG_OPTIONS),
     {
       flags: "--exec <script>",
       description: "run `node <script>` once the worker is up; exit with its status when it ends",
@@ -91,7 +92,13 @@ async function dev(ctx: CommandContext<DevFlags>): Promise<number> {
       config: config.values,
       configPath: flags.config,
       handleSignals: true,
-      logger: devLogger(),
+      // Pretty unless asked otherwise: dev runs in a terminal, whose scrollback already shows when.
+      logger: cliLogger({
+        role: "worker",
+        level: config.values.logLevel,
+        format: config.values.logFormat ?? "pretty",
+        timestamps: false,
+      }),
     });
     printLines(
       `Worker ${worker.id} serving ${config.values.queues.join(", ")} (concurrency ${config.values.concurrency}); Ctrl-C stops it`,
@@ -233,32 +240,4 @@ async function stopEmbedded(server: EmbeddedPostgres): Promise<void> {
     while (existsSync(pidFile) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   })();
   await Promise.race([server.stop().catch(() => {}), gone]);
-}
-
-/** Worker log lines for a terminal: `[worker] message key=value`, warnings and errors labelled. */
-function devLogger(): Logger {
-  return pino(
-    { base: undefined, timestamp: false },
-    { write: (line: string) => process.stderr.write(formatLog(line)) },
-  );
-}
-
-function formatLog(line: string): string {
-  let entry: Record<string, unknown>;
-  try {
-    entry = JSON.parse(line) as Record<string, unknown>;
-  } catch {
-    return line;
-  }
-  const { level, msg, workerId: _workerId, ...fields } = entry;
-  const label =
-    typeof level === "number" && level >= 50
-      ? "error: "
-      : typeof level === "number" && level >= 40
-        ? "warning: "
-        : "";
-  const extras = Object.entries(fields)
-    .map(([key, value]) => `${key}=${typeof value === "string" ? value : JSON.stringify(value)}`)
-    .join(" ");
-  return `[worker] ${label}${String(msg ?? "")}${extras ? `  ${extras}` : ""}\n`;
 }

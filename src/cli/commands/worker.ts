@@ -5,7 +5,8 @@
 import { Worker } from "../../worker/worker.js";
 import { requireDatabaseUrl } from "../context.js";
 import { defineCommand } from "../define.js";
-import { tasksOption, WORKER_OPTIONS } from "../options.js";
+import { cliLogger } from "../log.js";
+import { LOG_OPTIONS, tasksOption, WORKER_OPTIONS } from "../options.js";
 
 const EXAMPLES = `
 Examples:
@@ -13,6 +14,7 @@ Examples:
   $ reproq worker --tasks dist/tasks/email.js --queues emails,default --concurrency 50
   $ reproq worker --tasks "dist/tasks/*.js" --queues "bulk-*" --isolation process --shutdown-timeout 2m
   $ WORKER_ID=web-1 reproq worker --allowed-task-modules emails.,reports.
+  $ reproq worker --tasks "dist/tasks/*.js" --log-format json --log-level warn
 
 Durations take a unit: 500ms, 30s, 10m, 2h.
 `;
@@ -20,15 +22,17 @@ Durations take a unit: 500ms, 30s, 10m, 2h.
 export const workerCommand = defineCommand({
   name: "worker",
   description: "run a worker: claim and execute tasks until stopped",
-  options: [tasksOption(), ...Object.values(WORKER_OPTIONS)],
+  options: [tasksOption(), ...Object.values(WORKER_OPTIONS), ...Object.values(LOG_OPTIONS)],
   help: EXAMPLES,
   run: async (ctx) => {
     requireDatabaseUrl(ctx.config);
     // The worker opens its own connections (db/connect.ts) and handles its signals.
+    const { logLevel, logFormat } = ctx.config.values;
     const worker = await Worker.start({
       config: ctx.config.values,
       configPath: ctx.flags.config,
       handleSignals: true,
+      logger: cliLogger({ role: "worker", level: logLevel, format: logFormat }),
     });
     await worker.finished;
   },
