@@ -22,7 +22,10 @@ export interface WorkerOptions {
   config?: Partial<Record<keyof ReproqConfig, unknown>>;
   configPath?: string;
   cwd?: string;
-  /** Stop gracefully on SIGTERM/SIGINT (a second signal aborts at once). Default false in code, true in the CLI. */
+  /**
+   * Stop gracefully on SIGTERM/SIGINT (a second signal aborts at once) and when the parent process
+   * goes away (a wrapper such as npx died). Default false in code, true in the CLI.
+   */
   handleSignals?: boolean;
   /** A pino logger, or false for silence. Default: JSON lines on stderr at level info. */
   logger?: Logger | false;

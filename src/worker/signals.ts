@@ -14,3 +14,22 @@ export function onStopSignals(handler: (signal: NodeJS.Signals) => void): () => 
     for (const [signal, listener] of installed) process.off(signal, listener);
   };
 }
+
+/**
+ * Calls `handler` once when this process's parent is gone (the process was re-parented). A
+ * worker started through a wrapper (`npx reproq worker`, a shell) is a grandchild of the
+ * supervisor: when the supervisor signals the wrapper and the wrapper dies without passing the
+ * signal on, the worker would otherwise keep claiming forever, adopted by PID 1. Not armed when
+ * the parent already is PID 1 (a container's entry point, systemd's direct child).
+ */
+export function onParentExit(handler: (formerParent: number) => void, everyMs = 1000): () => void {
+  const parent = process.ppid;
+  if (parent <= 1 || process.platform === "win32") return () => {};
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    handler(parent);
+  }, everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}

@@ -44,7 +44,7 @@ import { RunLogs } from "./run-logs.js";
 import { RunningSet } from "./running.js";
 import { Settler } from "./settler.js";
 import { shutDown } from "./shutdown.js";
-import { onStopSignals } from "./signals.js";
+import { onParentExit, onStopSignals } from "./signals.js";
 import { STALL_REPORT_MS, StallWatch } from "./stall-watch.js";
 import { type WorkerStatus, workerStatus } from "./status.js";
 
@@ -246,6 +246,16 @@ export class Worker {
             return;
           }
           this.#log.info({ signal }, "stopping: no new claims, waiting for running tasks");
+          void this.stop();
+        }),
+      );
+      this.#cleanups.push(
+        onParentExit((formerParent) => {
+          if (this.#state !== "running") return;
+          this.#log.warn(
+            { formerParent },
+            "the parent process is gone (a wrapper such as npx exited without passing on its signal): stopping",
+          );
           void this.stop();
         }),
       );

@@ -99,6 +99,60 @@ describe("worker processes", () => {
     }
   });
 
+  it("drains and exits when the wrapper that started it dies without passing on its signal", async () => {
+    // Like `npx reproq worker` under a supervisor: the supervisor's SIGTERM ends the wrapper, whose
+    // child (the worker) is adopted by PID 1. Here the wrapper is killed outright.
+    const wrapper = spawn(
+      process.execPath,
+      [
+        "-e",
+        `const { spawn } = require("node:child_process");
+         const worker = spawn(process.execPath, process.argv.slice(1), { stdio: ["ignore", "ignore", "inherit"] });
+         console.log(worker.pid);
+         setInterval(() => {}, 1000);`,
+        "dist/cli/main.js",
+        "worker",
+        "--tasks",
+        "test/fixtures/fault-tasks.mjs",
+        "--queues",
+        "orphan",
+        "--poll-interval",
+        "200ms",
+      ],
+      { env: { ...process.env, DATABASE_URL: ctx.db.url }, stdio: ["ignore", "pipe", "ignore"] },
+    );
+    let out = "";
+    wrapper.stdout?.on("data", (chunk) => {
+      out += chunk.toString();
+    });
+    const pid = Number(await eventually(() => out.match(/^(\d+)\n/)?.[1], 15_000));
+    const alive = () => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    try {
+      const r = await sleepy.using({ queue: "orphan" }).enqueue(1500, "orphan");
+      await eventually(async () => (await statusOf(r.id)) === "RUNNING", 15_000);
+      wrapper.kill("SIGKILL");
+      // It stops claiming, lets the running task finish, and exits.
+      await eventually(() => !alive(), 15_000);
+      expect(await statusOf(r.id)).toBe("SUCCESSFUL");
+      // A clean stop: it unregistered itself.
+      const { rows } = await ctx.db.pool.query(
+        "SELECT count(*)::int AS n FROM reproq.workers WHERE pid = $1",
+        [pid],
+      );
+      expect(rows[0].n).toBe(0);
+    } finally {
+      wrapper.kill("SIGKILL");
+      if (alive()) process.kill(pid, "SIGKILL");
+    }
+  });
+
   it("rejects the late writes of a worker frozen past its lease", async () => {
     const frozen = startWorkerProcess([
       "--queues",
