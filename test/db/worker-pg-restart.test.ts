@@ -26,6 +26,8 @@ let dataDir = "";
 afterAll(async () => {
   await close();
   await server?.stop();
+  // As root the data may be kept outside the 0700 temporary folder (see src/db/embedded.ts).
+  if (server) await rm(server.dataDir, { recursive: true, force: true });
   if (dataDir) await rm(path.dirname(dataDir), { recursive: true, force: true });
 });
 

@@ -133,6 +133,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
       dataDir: path.resolve(".reproq/test-pg"),
       port: 54329,
       fast: true,
+    }).catch((error: unknown) => {
+      // The message says what failed and what to do; a stack into the harness would bury it.
+      const oneLine = new Error(error instanceof Error ? error.message : String(error));
+      oneLine.stack = `Error: ${oneLine.message}`;
+      throw oneLine;
     });
     adminUrl = server.url;
   }
