@@ -11,6 +11,7 @@ import type { ReproqConfig } from "../config/schema.js";
 import { advisoryKey } from "../db/names.js";
 import type { Queryable } from "../db/pool.js";
 import {
+  type AgeField,
   advisoryUnlock,
   deleteFinishedRuns,
   type ExpiredRun,
@@ -78,15 +79,19 @@ export async function expireUnstarted(
   return expired;
 }
 
-/** Deletes runs with these statuses that finished more than `olderThanMs` ago; returns how many. */
+/**
+ * Deletes runs with these statuses whose `field` (finished_at unless given) is more than
+ * `olderThanMs` ago, one statement (its own transaction) per batch; returns how many.
+ */
 export function deleteFinished(
   db: Queryable,
   schema: string,
   statuses: readonly TaskStatus[] | readonly string[],
   olderThanMs: number,
   limits: BatchLimits = {},
+  field: AgeField = "finished_at",
 ): Promise<number> {
-  return repeatBatches((want) => deleteFinishedRuns(db, schema, [...statuses], olderThanMs, want), {
+  return repeatBatches((want) => deleteFinishedRuns(db, schema, [...statuses], olderThanMs, want, field), {
     batch: 1000,
     ...limits,
   });

@@ -6,6 +6,7 @@
 import type pg from "pg";
 import {
   applyPgCronPlan,
+  listPgCronJobs,
   PgCronMissingError,
   type PgCronPlan,
   planPgCron,
@@ -18,7 +19,7 @@ export type PgCronAction = "install" | "remove" | "dry-run";
 
 export type PgCronOutcome =
   | ({ action: "install" | "dry-run" } & PgCronPlan)
-  | { action: "remove"; removed: string[] }
+  | { action: "remove"; removed: string[]; dryRun?: boolean }
   /** pg_cron is not installed and `ifSupported` was set: nothing was done. */
   | { action: "none"; supported: false; reason: string };
 
@@ -26,8 +27,13 @@ export interface PgCronOptions {
   action: PgCronAction;
   /** Job-name prefix; it keeps other pg_cron jobs out of reach. */
   prefix: string;
-  /** Answer { action: "none" } instead of throwing when pg_cron is missing. */
+  /** Answer { action: "none" } instead of throwing when pg_cron is missing (in every action). */
   ifSupported?: boolean;
+  /**
+   * Change nothing: "install" answers as "dry-run" (the plan), "remove" lists the jobs it would
+   * remove with `dryRun: true`.
+   */
+  dryRun?: boolean;
 }
 
 export async function managePgCron(
@@ -37,11 +43,16 @@ export async function managePgCron(
 ): Promise<PgCronOutcome> {
   try {
     if (options.action === "remove") {
+      if (options.dryRun) {
+        const jobs = await listPgCronJobs(pool, options.prefix);
+        return { action: "remove", removed: jobs.map((j) => j.jobname), dryRun: true };
+      }
       return { action: "remove", removed: await removePgCronJobs(pool, schema, options.prefix) };
     }
     const plan = await planPgCron(pool, schema, options.prefix);
-    if (options.action === "install") await applyPgCronPlan(pool, schema, plan);
-    return { action: options.action, ...plan };
+    const apply = options.action === "install" && options.dryRun !== true;
+    if (apply) await applyPgCronPlan(pool, schema, plan);
+    return { action: apply ? "install" : "dry-run", ...plan };
   } catch (error) {
     if (options.ifSupported && error instanceof PgCronMissingError) {
       return { action: "none", supported: false, reason: error.message };

@@ -89,24 +89,47 @@ export async function expireRuns(db: Queryable, schema: string, limit: number): 
   return result.rows;
 }
 
-/** Deletes up to `limit` finished runs with one of `statuses` that finished more than `olderThanMs` ago. */
+/** The timestamp columns a prune may measure a run's age by. */
+export type AgeField = "finished_at" | "updated_at" | "enqueued_at" | "started_at";
+
+/**
+ * Deletes up to `limit` runs with one of `statuses` whose `field` is more than `olderThanMs` ago.
+ * `field` is one of AgeField, checked by the caller; it is the only text interpolated here.
+ */
 export async function deleteFinishedRuns(
   db: Queryable,
   schema: string,
   statuses: readonly string[],
   olderThanMs: number,
   limit: number,
+  field: AgeField = "finished_at",
 ): Promise<number> {
   const t = qualify(schema, "task_runs");
   const result = await db.query(
     `DELETE FROM ${t}
       WHERE result_id IN (
         SELECT result_id FROM ${t}
-         WHERE status = ANY($1::text[]) AND finished_at < now() - $2 * interval '1 millisecond'
+         WHERE status = ANY($1::text[]) AND ${field} < now() - $2 * interval '1 millisecond'
          LIMIT $3 FOR UPDATE SKIP LOCKED)`,
     [statuses, Math.round(olderThanMs), limit],
   );
   return result.rowCount ?? 0;
+}
+
+/** How many runs deleteFinishedRuns would delete in total (same predicate, no limit). */
+export async function countFinishedRuns(
+  db: Queryable,
+  schema: string,
+  statuses: readonly string[],
+  olderThanMs: number,
+  field: AgeField = "finished_at",
+): Promise<number> {
+  const result = await db.query<{ count: number }>(
+    `SELECT count(*)::int AS count FROM ${qualify(schema, "task_runs")}
+      WHERE status = ANY($1::text[]) AND ${field} < now() - $2 * interval '1 millisecond'`,
+    [statuses, Math.round(olderThanMs)],
+  );
+  return result.rows[0]?.count ?? 0;
 }
 
 /** Deletes worker rows not seen for `olderThanMs`. */

@@ -1,6 +1,6 @@
 /**
  * Queries for triage of finished runs: listing failures, putting FAILED runs back in the
- * queue, replaying a finished run as a new one, and counting what retention would delete.
+ * queue, and replaying a finished run as a new one.
  */
 
 import { channelName, qualify } from "../db/names.js";
@@ -132,19 +132,4 @@ export async function insertReplay(db: Queryable, schema: string, id: string): P
     [id],
   );
   return result.rows[0] ?? null;
-}
-
-/** How many runs deleteFinishedRuns would delete in total (same predicate, no limit). */
-export async function countFinishedRuns(
-  db: Queryable,
-  schema: string,
-  statuses: readonly string[],
-  olderThanMs: number,
-): Promise<number> {
-  const result = await db.query<{ count: number }>(
-    `SELECT count(*)::int AS count FROM ${qualify(schema, "task_runs")}
-      WHERE status = ANY($1::text[]) AND finished_at < now() - $2 * interval '1 millisecond'`,
-    [statuses, Math.round(olderThanMs)],
-  );
-  return result.rows[0]?.count ?? 0;
 }

@@ -337,6 +337,13 @@ describe("reproq replay", () => {
   });
 });
 
+/** `reproq --json prune ...args --dry-run`, which must succeed; its parsed output. */
+async function pruneDryRun(args: string[]): Promise<unknown> {
+  const dry = await reproq(["--json", "prune", ...args, "--dry-run"]);
+  expect(dry.code).toBe(0);
+  return JSON.parse(dry.stdout);
+}
+
 describe("reproq prune and prune-successful", () => {
   const DAY = 86_400;
   let oldOk: string[];
@@ -370,19 +377,11 @@ describe("reproq prune and prune-successful", () => {
   });
 
   it("prune takes a list of final statuses (--statuses too) and prints JSON", async () => {
-    const dry = await reproq([
-      "--json",
-      "prune",
-      "--statuses",
-      "failed,CANCELLED",
-      "--older-than",
-      "30d",
-      "--dry-run",
-    ]);
-    expect(dry.code).toBe(0);
-    expect(JSON.parse(dry.stdout)).toEqual({
+    expect(await pruneDryRun(["--statuses", "failed,CANCELLED", "--older-than", "30d"])).toEqual({
       statuses: ["FAILED", "CANCELLED"],
       olderThanMs: 30 * DAY * 1000,
+      field: "finished_at",
+      limit: null,
       dryRun: true,
       count: 2,
     });
@@ -393,11 +392,26 @@ describe("reproq prune and prune-successful", () => {
     expect(await row(recentOk)).toBeDefined();
   });
 
-  it("exits 2 for a non-final status, no status or an age without a unit", async () => {
+  it("exits 2 for RUNNING without --force, unfinished runs by finished_at, no status or an age without a unit", async () => {
     const running = await reproq(["prune", "--status", "SUCCESSFUL,RUNNING", "--older-than", "1d"]);
     expect(running.code).toBe(2);
     expect(lines(running.stderr)).toEqual([
-      'reproq: --status: status "RUNNING" cannot be pruned; only finished statuses can: SUCCESSFUL, FAILED, CANCELLED, EXPIRED',
+      'reproq: --status: status "RUNNING" names runs a worker is executing now; add --force (force: true) to delete them anyway',
+    ]);
+    const unknown = await reproq(["prune", "--status", "DONE", "--older-than", "1d"]);
+    expect(unknown.code).toBe(2);
+    expect(lines(unknown.stderr)).toEqual([
+      'reproq: --status: unknown status "DONE"; give any of READY, RUNNING, WAITING, SUCCESSFUL, FAILED, CANCELLED, EXPIRED',
+    ]);
+    const unfinished = await reproq(["prune", "--status", "READY", "--older-than", "1d"]);
+    expect(unfinished.code).toBe(2);
+    expect(lines(unfinished.stderr)).toEqual([
+      "reproq: --field: READY runs have not finished, so finished_at cannot age them; measure by enqueued_at or updated_at instead",
+    ]);
+    const field = await reproq(["prune", "--status", "READY", "--field", "created", "--older-than", "1d"]);
+    expect(field.code).toBe(2);
+    expect(lines(field.stderr)).toEqual([
+      'reproq: --field: field "created" is not valid; give one of finished_at, updated_at, enqueued_at, started_at',
     ]);
     const none = await reproq(["prune", "--older-than", "1d"]);
     expect(none.code).toBe(2);
@@ -407,6 +421,72 @@ describe("reproq prune and prune-successful", () => {
     expect(bare.stderr).toMatch(/^reproq: --older-than: /);
     const missing = await reproq(["prune-successful"]);
     expect(missing.code).toBe(2);
+  });
+});
+
+describe("reproq prune of a backlog (READY, WAITING, RUNNING)", () => {
+  const HOUR = 3600;
+  async function age(id: string, status: string, agoSeconds: number): Promise<void> {
+    await ctx.db.pool.query(
+      `UPDATE reproq.task_runs SET status = $2, enqueued_at = now() - $3 * interval '1 second' WHERE result_id = $1`,
+      [id, status, agoSeconds],
+    );
+  }
+
+  it("deletes READY and WAITING runs by enqueued_at, bounded by --limit; --dry-run only counts", async () => {
+    const old: string[] = [];
+    for (const n of [100, 101, 102]) {
+      const id = await enqueue(n, "backlog");
+      await age(id, "READY", 3 * HOUR);
+      old.push(id);
+    }
+    const waiting = await enqueue(103, "backlog");
+    await age(waiting, "WAITING", 3 * HOUR);
+    const fresh = await enqueue(104, "backlog");
+
+    const args = [
+      "--status",
+      "READY",
+      "--statuses",
+      "waiting",
+      "--field",
+      "enqueued_at",
+      "--older-than",
+      "2h",
+    ];
+    expect(await pruneDryRun(args)).toEqual({
+      statuses: ["READY", "WAITING"],
+      olderThanMs: 2 * HOUR * 1000,
+      field: "enqueued_at",
+      limit: null,
+      dryRun: true,
+      count: 4,
+    });
+    for (const id of [...old, waiting]) expect(await row(id)).toBeDefined();
+
+    const purge = ["prune", ...args];
+    const deleted = { code: 0, stdout: "Deleted 2 run(s) (READY, WAITING)\n", stderr: "" };
+    expect(await reproq([...purge, "--limit", "2"])).toEqual(deleted);
+    expect(await reproq(purge)).toEqual(deleted);
+    for (const id of [...old, waiting]) expect(await row(id)).toBeUndefined();
+    expect(await row(fresh)).toBeDefined();
+  });
+
+  it("deletes RUNNING runs only with --force", async () => {
+    const stuck = await enqueue(110, "backlog");
+    await ctx.db.pool.query(
+      `UPDATE reproq.task_runs SET status = 'RUNNING', started_at = now() - interval '2 days',
+              leased_by = 'w-1', leased_until = now() + interval '1 minute', lease_token = gen_random_uuid()
+        WHERE result_id = $1`,
+      [stuck],
+    );
+    const args = ["prune", "--status", "RUNNING", "--field", "started_at", "--older-than", "1d"];
+    const refused = await reproq(args);
+    expect(refused.code).toBe(2);
+    expect(await row(stuck)).toBeDefined();
+    const forced = await reproq([...args, "--force"]);
+    expect(forced).toEqual({ code: 0, stdout: "Deleted 1 run(s) (RUNNING)\n", stderr: "" });
+    expect(await row(stuck)).toBeUndefined();
   });
 });
 

@@ -211,6 +211,10 @@ describe.skipIf(skipReason !== undefined)("pg_cron", () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('Would schedule pg_cron job reproq:sql.hourly "15 * * * *"');
     expect(await jobs()).toEqual([]);
+    result = await reproq(["pg-cron", "--install", "--dry-run"]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('Would schedule pg_cron job reproq:sql.hourly "15 * * * *"');
+    expect(await jobs()).toEqual([]);
 
     result = await reproq(["pg-cron", "--install"], { REPROQ_SCHEDULER_MODE: "pg_cron" });
     expect(result.stderr).toBe("");
@@ -240,6 +244,11 @@ describe.skipIf(skipReason !== undefined)("pg_cron", () => {
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout)).toMatchObject({ action: "install", remove: ["reproq:sql.hourly"] });
     expect(result.stderr).toMatch(/note: schedulerMode is "beat"/);
+    expect((await jobs()).map((j) => j.jobname)).toEqual(["reproq:sql.nightly"]);
+
+    result = await reproq(["pg-cron", "--remove", "--dry-run"]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("Would remove pg_cron job reproq:sql.nightly");
     expect((await jobs()).map((j) => j.jobname)).toEqual(["reproq:sql.nightly"]);
 
     result = await reproq(["pg-cron", "--remove"]);
@@ -278,12 +287,24 @@ describe.skipIf(skipReason !== undefined)("pg_cron", () => {
 describe("pg-cron without pg_cron", () => {
   const ctx = useTestDatabase();
 
-  it("--if-supported exits 0 with a message; without it the missing extension is an error", async () => {
-    let result = await runCli(["--dsn", ctx.db.url, "pg-cron", "--install", "--if-supported"], {
-      cwd: tmpdir(),
-    });
-    expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/^pg_cron is not available in this database; nothing to do/);
+  it("--if-supported exits 0 with a message in every mode; without it the missing extension is an error", async () => {
+    const modes = [
+      ["--install"],
+      ["--remove"],
+      ["--dry-run"],
+      ["--install", "--dry-run"],
+      ["--remove", "--dry-run"],
+    ];
+    for (const mode of modes) {
+      const supported = await runCli(["--dsn", ctx.db.url, "pg-cron", ...mode, "--if-supported"], {
+        cwd: tmpdir(),
+      });
+      expect({ mode, code: supported.code }).toEqual({ mode, code: 0 });
+      expect(supported.stdout).toMatch(/^pg_cron is not available in this database; nothing to do/);
+    }
+    let result = await runCli(["--dsn", ctx.db.url, "pg-cron", "--remove", "--dry-run"], { cwd: tmpdir() });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^reproq: pg_cron is not installed in this database/);
     result = await runCli(["--dsn", ctx.db.url, "pg-cron", "--install"], { cwd: tmpdir() });
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/^reproq: pg_cron is not installed in this database/);

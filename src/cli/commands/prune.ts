@@ -1,28 +1,41 @@
 /**
- * `reproq prune --status S[,S] --older-than DURATION` and its shorthand
- * `reproq prune-successful --older-than DURATION`: delete finished runs past a retention
- * age, in batches. `--dry-run` only counts.
+ * `reproq prune --status S[,S] --older-than DURATION [--field F] [--limit N] [--force]` and its
+ * shorthand `reproq prune-successful --older-than DURATION`: delete runs by status and age, in
+ * batches: finished runs past a retention age, or a backlog of READY / WAITING runs (RUNNING
+ * only with --force). `--dry-run` only counts.
  */
 import { UsageError } from "../../errors.js";
-import { type PruneOutcome, pruneRuns, validatePruneStatuses } from "../../ops/prune.js";
+import {
+  AGE_FIELDS,
+  type PruneOutcome,
+  pruneRuns,
+  validateAgeField,
+  validatePruneStatuses,
+} from "../../ops/prune.js";
 import { defineCommand, type OptionSpec } from "../define.js";
-import { asUsage, durationFlag } from "../flags.js";
+import { asUsage, countFlag, durationFlag } from "../flags.js";
 
 interface PruneFlags {
   olderThan: string;
   dryRun?: boolean;
   status?: string;
   statuses?: string;
+  field?: string;
+  limit?: string;
+  force?: boolean;
 }
 
 const PRUNE_EXAMPLES = `
 Examples:
   $ reproq prune --status FAILED,CANCELLED --older-than 30d
   $ reproq prune --status EXPIRED --older-than 7d --dry-run   count only
-  $ reproq --json prune --status FAILED --older-than 90d      print { statuses, olderThanMs, dryRun, count }
+  $ reproq --json prune --status FAILED --older-than 90d      print { statuses, olderThanMs, field, limit, dryRun, count }
+  $ reproq prune --status READY,WAITING --field enqueued_at --older-than 2h --limit 10000
+                                                              purge a backlog enqueued over 2 hours ago
+  $ reproq prune --status RUNNING --field started_at --older-than 1d --force
 
-Only finished statuses can be pruned: SUCCESSFUL, FAILED, CANCELLED, EXPIRED.
-The age needs a unit (30s, 10m, 2h, 7d) and is measured from when the run finished.
+Any status can be pruned; RUNNING needs --force. The age needs a unit (30s, 10m, 2h, 7d) and is
+measured by --field (default finished_at, which only finished runs have).
 `;
 
 const SUCCESSFUL_EXAMPLES = `
@@ -36,16 +49,21 @@ Same as reproq prune --status SUCCESSFUL.
 const AGE_OPTIONS: readonly OptionSpec[] = [
   {
     flags: "--older-than <duration>",
-    description: "delete runs that finished longer ago than this",
+    description: "delete runs older than this (by --field for prune; finished_at otherwise)",
     required: true,
   },
   { flags: "--dry-run", description: "only count what would be deleted" },
 ];
 
-function pruneInput(flags: PruneFlags, statuses: string[]) {
+function pruneInput(flags: PruneFlags, given: string[]) {
+  const force = flags.force === true;
+  const statuses = asUsage("--status", () => validatePruneStatuses(given, { force }));
   return {
     olderThanMs: durationFlag(flags.olderThan, "--older-than"),
-    statuses: asUsage("--status", () => validatePruneStatuses(statuses)),
+    statuses,
+    field: asUsage("--field", () => validateAgeField(flags.field, statuses)),
+    ...(flags.limit === undefined ? {} : { limit: countFlag(flags.limit, "--limit") }),
+    force,
     dryRun: flags.dryRun === true,
   };
 }
@@ -61,11 +79,17 @@ function splitList(value: string | undefined): string[] {
 
 export const pruneCommand = defineCommand({
   name: "prune",
-  description: "delete finished runs with the given statuses older than a retention age",
+  description: "delete runs with the given statuses older than an age (finished runs, or a backlog)",
   options: [
-    { flags: "--status <list>", description: "comma-separated final statuses, e.g. FAILED,CANCELLED" },
+    { flags: "--status <list>", description: "comma-separated statuses, e.g. FAILED,CANCELLED" },
     { flags: "--statuses <list>", description: "same as --status", hidden: true },
     ...AGE_OPTIONS,
+    {
+      flags: "--field <column>",
+      description: `the age is measured by this column: ${AGE_FIELDS.join(", ")} (default finished_at)`,
+    },
+    { flags: "--limit <n>", description: "delete at most this many runs" },
+    { flags: "--force", description: "allow --status RUNNING (their workers' results are lost)" },
   ],
   help: PRUNE_EXAMPLES,
   database: { max: 1 },
@@ -75,7 +99,7 @@ export const pruneCommand = defineCommand({
     }
     const statuses = [...splitList(flags.status), ...splitList(flags.statuses)];
     if (statuses.length === 0) {
-      throw new UsageError("--status: give at least one of SUCCESSFUL, FAILED, CANCELLED, EXPIRED");
+      throw new UsageError("--status: give at least one status, e.g. SUCCESSFUL, FAILED, CANCELLED, EXPIRED");
     }
     return pruneInput(flags, statuses);
   },
