@@ -22,6 +22,7 @@ import { pruneWorkersCommand } from "./commands/prune-workers.js";
 import { pauseQueueCommand, resumeQueueCommand } from "./commands/queues.js";
 import { reclaimCommand } from "./commands/reclaim.js";
 import { replayCommand } from "./commands/replay.js";
+import { runsCommand } from "./commands/runs.js";
 import { statsCommand } from "./commands/stats.js";
 import { stressTestCommand } from "./commands/stress-test.js";
 import { syncRecurringCommand } from "./commands/sync-recurring.js";
@@ -58,6 +59,7 @@ const COMMANDS: readonly CommandDefinition[] = [
   statsCommand,
   triageCommand,
   replayCommand,
+  runsCommand,
   pruneCommand,
   pruneSuccessfulCommand,
 ];

@@ -80,7 +80,8 @@ const DEFAULT_LIST_LIMIT = 50;
 /** An enqueue may take a dedup key between our check and our update; trying again sees it. */
 const RACE_RETRIES = 4;
 
-function optionalName(value: string | undefined, what: string): string | null {
+/** A trimmed name filter, or null when absent; an empty one is an InvalidInputError. */
+export function optionalName(value: string | undefined, what: string): string | null {
   if (value === undefined) return null;
   const trimmed = value.trim();
   if (trimmed === "") throw new InvalidInputError(`${what} must not be empty`);
