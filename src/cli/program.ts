@@ -23,6 +23,7 @@ import { pauseQueueCommand, resumeQueueCommand } from "./commands/queues.js";
 import { reclaimCommand } from "./commands/reclaim.js";
 import { replayCommand } from "./commands/replay.js";
 import { runsCommand } from "./commands/runs.js";
+import { schedulesCommand } from "./commands/schedules.js";
 import { statsCommand } from "./commands/stats.js";
 import { stressTestCommand } from "./commands/stress-test.js";
 import { syncRecurringCommand } from "./commands/sync-recurring.js";
@@ -47,6 +48,7 @@ const COMMANDS: readonly CommandDefinition[] = [
   resumeQueueCommand,
   beatCommand,
   scheduleCommand,
+  schedulesCommand,
   syncRecurringCommand,
   pgCronCommand,
   initCommand,
