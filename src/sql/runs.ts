@@ -590,13 +590,12 @@ export async function selectRunPage(
 ): Promise<RunListPage> {
   const t = qualify(schema, "task_runs");
   const time = filter.field === "finished_at" ? "finished_at" : "enqueued_at";
-  let before = filter.before === null ? null : BigInt(filter.before);
-  if (before === null) {
-    const top = await db.query<{ top: string }>(
-      `SELECT (coalesce(max(result_id), 0) + 1)::text AS top FROM ${t}`,
-    );
-    before = BigInt(top.rows[0]!.top);
-  }
+  // min() and max() each read one end of the primary key.
+  const ends = await db.query<{ low: string | null; high: string | null }>(
+    `SELECT min(result_id)::text AS low, max(result_id)::text AS high FROM ${t}`,
+  );
+  const { low, high } = ends.rows[0]!;
+  const before = filter.before === null ? BigInt(high ?? "0") + 1n : BigInt(filter.before);
   const span = BigInt(filter.budget);
   const floor = before - span > 1n ? before - span : 1n;
   const page = await db.query<RunListRow>(
@@ -621,9 +620,5 @@ export async function selectRunPage(
       filter.limit,
     ],
   );
-  const rest = await db.query<{ more: boolean }>(
-    `SELECT EXISTS (SELECT 1 FROM ${t} WHERE result_id < $1::bigint) AS more`,
-    [floor.toString()],
-  );
-  return { rows: page.rows, floor: floor.toString(), more: rest.rows[0]!.more };
+  return { rows: page.rows, floor: floor.toString(), more: low !== null && BigInt(low) < floor };
 }
