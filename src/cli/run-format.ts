@@ -54,6 +54,12 @@ export function runDetailLines(run: RunDetail): string[] {
   );
   lines.push("", "Spec:", ...indent(JSON.stringify(run.spec, null, 2)));
   lines.push("", "Provenance:", ...indent(JSON.stringify(run.provenance, null, 2)));
+  if (Object.keys(run.metadata).length > 0) {
+    lines.push("", "Metadata:", ...indent(JSON.stringify(run.metadata, null, 2)));
+  }
+  if (run.returnJson !== null) {
+    lines.push("", "Return value (as stored):", ...indent(JSON.stringify(run.returnJson, null, 2)));
+  }
   lines.push("", `Errors (${run.errors.length}):`);
   run.errors.forEach((error, index) => {
     const where = [

@@ -63,6 +63,8 @@ export interface RunDetail {
   spec: Record<string, unknown>;
   provenance: Record<string, unknown>;
   metadata: Record<string, unknown>;
+  /** The return value as stored (tagged JSON, see docs/payloads.md); null until SUCCESSFUL. */
+  returnJson: unknown;
   errors: TaskErrorRecord[];
 }
 
@@ -146,6 +148,7 @@ export async function getRunDetail(db: Queryable, schema: string, id: RunIdInput
     spec: row.spec_json,
     provenance: row.provenance_json,
     metadata: row.metadata_json,
+    returnJson: row.return_json ?? null,
     errors: row.errors_json as TaskErrorRecord[],
   };
 }
