@@ -102,10 +102,12 @@ export function parseRunTimeField(value: string | undefined): RunTimeField {
   return field as RunTimeField;
 }
 
+const MAX_BIGINT = 2n ** 63n - 1n;
+
 /** The cursor is the id the next page starts below: a whole number, as nextCursor gives it. */
 export function parseCursor(value: string): string {
   const text = value.trim();
-  if (!/^[1-9]\d{0,18}$/.test(text)) {
+  if (!/^[1-9]\d{0,18}$/.test(text) || BigInt(text) > MAX_BIGINT) {
     throw new InvalidInputError(`cursor "${value}" is not valid; pass the nextCursor of the previous page`);
   }
   return text;

@@ -6,6 +6,7 @@
 import type { ReproqConfig } from "../config/schema.js";
 import { guarded, type Queryable } from "../db/pool.js";
 import { ConflictError, ScheduleNotFoundError } from "../errors.js";
+import { parseCron } from "../scheduler/cron.js";
 import { DEFAULT_JOB_PREFIX, jobName } from "../scheduler/pg-cron.js";
 import {
   deleteScheduleIn,
@@ -66,8 +67,22 @@ async function schedulerState(
   });
 }
 
-function view(schedule: Schedule, state: SchedulerState, jobs: Set<string> | null): ScheduleView {
-  return { ...schedule, pgCronJob: jobs === null ? null : jobs.has(jobName(state.jobPrefix, schedule.name)) };
+/**
+ * The schedule as the scheduler in charge sees it. A disabled schedule has no next fire. Under
+ * pg_cron the stored next_run_at is beat's and stands still, so the next fire is computed from
+ * the cron expression (in UTC, as pg_cron reads it; the job runs it).
+ */
+function view(schedule: Schedule, state: SchedulerState, jobs: Set<string> | null, now: Date): ScheduleView {
+  const pgCronJob = jobs === null ? null : jobs.has(jobName(state.jobPrefix, schedule.name));
+  let nextRunAt = schedule.enabled ? schedule.nextRunAt : null;
+  if (schedule.enabled && state.mode === "pg_cron") {
+    try {
+      nextRunAt = parseCron(schedule.cron, schedule.timezone, `schedule "${schedule.name}"`).next(now);
+    } catch {
+      // A cron expression croner refuses is reported by reproq pg-cron --install; keep the stored time.
+    }
+  }
+  return { ...schedule, nextRunAt, pgCronJob };
 }
 
 /** Every schedule by name, with the scheduler mode. */
@@ -78,7 +93,8 @@ export async function listScheduleViews(
 ): Promise<ScheduleListing> {
   const { state, jobs } = await schedulerState(db, schema, options);
   const schedules = await listSchedulesIn(db, schema);
-  return { ...state, schedules: schedules.map((s) => view(s, state, jobs)) };
+  const now = new Date();
+  return { ...state, schedules: schedules.map((s) => view(s, state, jobs, now)) };
 }
 
 function found<T>(value: T | null, name: string): T {
@@ -96,7 +112,7 @@ export async function showSchedule(
   validateScheduleName(name);
   const { state, jobs } = await schedulerState(db, schema, options);
   const schedule = found(await getScheduleIn(db, schema, name), name);
-  return { ...state, schedule: view(schedule, state, jobs) };
+  return { ...state, schedule: view(schedule, state, jobs, new Date()) };
 }
 
 export interface RunNowOutcome {

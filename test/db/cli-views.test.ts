@@ -191,6 +191,10 @@ describe("reproq schedules", () => {
       await reproq(["--json", "schedules", "list"], { REPROQ_SCHEDULER_MODE: "pg_cron" }),
     );
     expect(pgCron).toMatchObject({ mode: "pg_cron", pgCronVersion: null });
+    // pg_cron does not move next_run_at, so the next fire comes from the cron expression.
+    const next = pgCron.schedules.find((s) => s.name === "views.hourly")!.nextRunAt!;
+    expect(next).toMatch(/T\d\d:00:00\.000Z$/);
+    expect(Date.parse(next)).toBeGreaterThan(Date.now() - 1000);
     const pgText = lines((await reproq(["schedules", "list"], { REPROQ_SCHEDULER_MODE: "pg_cron" })).stdout);
     expect(pgText[0]).toMatch(/^Scheduler mode: pg_cron, but the pg_cron extension is not installed/);
   });
@@ -248,7 +252,7 @@ recurring(t, { schedule: "0 1 * * *", key: "views.code", args: [1] });
     );
     const sync = json<{ unchanged: string[] }>(await reproq(["--json", "sync-recurring", "--tasks", file]));
     expect(sync.unchanged).toContain("views.code");
-    expect(await state()).toMatchObject({ enabled: false, disabledByOperator: true });
+    expect(await state()).toMatchObject({ enabled: false, disabledByOperator: true, nextRunAt: null });
     expect(
       lines((await reproq(["schedules", "list"])).stdout).find((l) => l.startsWith("views.code")),
     ).toMatch(/no \(by operator\)\s+code$/);
