@@ -81,6 +81,15 @@ export class TaskResultNotFoundError extends ReproqError {
   }
 }
 
+/** No schedule has the given name. */
+export class ScheduleNotFoundError extends ReproqError {
+  readonly scheduleName: string;
+  constructor(name: string) {
+    super("NOT_FOUND", `no schedule named "${name}"; reproq schedules list shows every schedule`);
+    this.scheduleName = name;
+  }
+}
+
 /** The operation conflicts with the current state of a row. */
 export class ConflictError extends ReproqError {
   constructor(message: string, options?: { cause?: unknown }) {

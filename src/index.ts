@@ -20,6 +20,7 @@ export {
   ReproqError,
   type ReproqErrorCode,
   ResultUnavailableError,
+  ScheduleNotFoundError,
   SchemaError,
   TaskResultNotFoundError,
   UsageError,

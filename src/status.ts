@@ -1,3 +1,5 @@
+import { InvalidInputError } from "./errors.js";
+
 /** Run statuses. The CHECK constraint on task_runs.status lists exactly these (see sql/migrations). */
 export const TASK_STATUSES = [
   "READY",
@@ -19,4 +21,20 @@ export const ACTIVE_STATUSES: readonly TaskStatus[] = ["READY", "RUNNING", "WAIT
 
 export function isFinalStatus(status: string): boolean {
   return (FINAL_STATUSES as readonly string[]).includes(status);
+}
+
+/**
+ * Upper-cased, de-duplicated statuses in the order given; InvalidInputError names an unknown one
+ * and lists the valid ones. An empty list is returned as is.
+ */
+export function parseStatuses(statuses: readonly string[]): TaskStatus[] {
+  const out: TaskStatus[] = [];
+  for (const raw of statuses) {
+    const status = raw.trim().toUpperCase();
+    if (!(TASK_STATUSES as readonly string[]).includes(status)) {
+      throw new InvalidInputError(`unknown status "${raw.trim()}"; give any of ${TASK_STATUSES.join(", ")}`);
+    }
+    if (!out.includes(status as TaskStatus)) out.push(status as TaskStatus);
+  }
+  return out;
 }

@@ -2,6 +2,7 @@
  * Parsing option values. A badly written flag value is a usage error (exit 2) like an
  * unknown option, whichever library function found the problem; the message names the flag.
  */
+import { validateQueueName } from "../definition.js";
 import { parseDuration } from "../duration.js";
 import { InvalidInputError, UsageError } from "../errors.js";
 import type { RunIdInput } from "../ids.js";
@@ -39,4 +40,10 @@ export function countFlag(value: string, flag: string): number {
     throw new UsageError(`${flag}: "${value}" is not valid; give a whole number of at least 1`);
   }
   return n;
+}
+
+/** --queue must be a valid queue name and --task not empty: a typo is a usage error, not "no runs". */
+export function checkFilter(opts: { queue?: string; task?: string }): void {
+  if (opts.queue !== undefined) asUsage("--queue", () => validateQueueName(opts.queue, "--queue"));
+  if (opts.task !== undefined && opts.task.trim() === "") throw new UsageError("--task: must not be empty");
 }

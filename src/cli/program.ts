@@ -22,6 +22,8 @@ import { pruneWorkersCommand } from "./commands/prune-workers.js";
 import { pauseQueueCommand, resumeQueueCommand } from "./commands/queues.js";
 import { reclaimCommand } from "./commands/reclaim.js";
 import { replayCommand } from "./commands/replay.js";
+import { runsCommand } from "./commands/runs.js";
+import { schedulesCommand } from "./commands/schedules.js";
 import { statsCommand } from "./commands/stats.js";
 import { stressTestCommand } from "./commands/stress-test.js";
 import { syncRecurringCommand } from "./commands/sync-recurring.js";
@@ -46,6 +48,7 @@ const COMMANDS: readonly CommandDefinition[] = [
   resumeQueueCommand,
   beatCommand,
   scheduleCommand,
+  schedulesCommand,
   syncRecurringCommand,
   pgCronCommand,
   initCommand,
@@ -58,6 +61,7 @@ const COMMANDS: readonly CommandDefinition[] = [
   statsCommand,
   triageCommand,
   replayCommand,
+  runsCommand,
   pruneCommand,
   pruneSuccessfulCommand,
 ];

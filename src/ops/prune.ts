@@ -7,7 +7,7 @@ import { mapDatabaseError, type Queryable } from "../db/pool.js";
 import { InvalidInputError } from "../errors.js";
 import { deleteFinished } from "../maintenance/passes.js";
 import { type AgeField, countFinishedRuns } from "../sql/maintenance.js";
-import { FINAL_STATUSES, isFinalStatus, TASK_STATUSES, type TaskStatus } from "../status.js";
+import { FINAL_STATUSES, isFinalStatus, parseStatuses, type TaskStatus } from "../status.js";
 
 export type { AgeField } from "../sql/maintenance.js";
 
@@ -52,18 +52,11 @@ export function validatePruneStatuses(
   statuses: readonly string[],
   options: { force?: boolean } = {},
 ): TaskStatus[] {
-  const out: TaskStatus[] = [];
-  for (const raw of statuses) {
-    const status = raw.trim().toUpperCase();
-    if (!(TASK_STATUSES as readonly string[]).includes(status)) {
-      throw new InvalidInputError(`unknown status "${raw.trim()}"; give any of ${TASK_STATUSES.join(", ")}`);
-    }
-    if (status === "RUNNING" && options.force !== true) {
-      throw new InvalidInputError(
-        'status "RUNNING" names runs a worker is executing now; add --force (force: true) to delete them anyway',
-      );
-    }
-    if (!out.includes(status as TaskStatus)) out.push(status as TaskStatus);
+  const out = parseStatuses(statuses);
+  if (out.includes("RUNNING") && options.force !== true) {
+    throw new InvalidInputError(
+      'status "RUNNING" names runs a worker is executing now; add --force (force: true) to delete them anyway',
+    );
   }
   if (out.length === 0)
     throw new InvalidInputError(`give at least one status, e.g. ${FINAL_STATUSES.join(", ")}`);

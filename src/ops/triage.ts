@@ -63,6 +63,8 @@ export interface RunDetail {
   spec: Record<string, unknown>;
   provenance: Record<string, unknown>;
   metadata: Record<string, unknown>;
+  /** The return value as stored (tagged JSON, see docs/payloads.md); null until SUCCESSFUL. */
+  returnJson: unknown;
   errors: TaskErrorRecord[];
 }
 
@@ -80,7 +82,8 @@ const DEFAULT_LIST_LIMIT = 50;
 /** An enqueue may take a dedup key between our check and our update; trying again sees it. */
 const RACE_RETRIES = 4;
 
-function optionalName(value: string | undefined, what: string): string | null {
+/** A trimmed name filter, or null when absent; an empty one is an InvalidInputError. */
+export function optionalName(value: string | undefined, what: string): string | null {
   if (value === undefined) return null;
   const trimmed = value.trim();
   if (trimmed === "") throw new InvalidInputError(`${what} must not be empty`);
@@ -145,6 +148,7 @@ export async function getRunDetail(db: Queryable, schema: string, id: RunIdInput
     spec: row.spec_json,
     provenance: row.provenance_json,
     metadata: row.metadata_json,
+    returnJson: row.return_json ?? null,
     errors: row.errors_json as TaskErrorRecord[],
   };
 }

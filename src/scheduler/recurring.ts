@@ -1,7 +1,9 @@
 /**
  * Schedules defined in code: `recurring(task, { schedule, key, args })` registers a schedule beside
  * the task, and syncRecurring() saves them all (source "code") and disables code-defined schedules
- * that no longer exist. Manual schedules are never touched, even when a key collides with one.
+ * that no longer exist. Saving enables a schedule, except one disabled by an operator (`reproq
+ * schedules disable`), which stays disabled until enabled again. Manual schedules are never
+ * touched, even when a key collides with one.
  */
 import type pg from "pg";
 import { canonicalJson } from "../codec/canonical.js";
@@ -117,7 +119,8 @@ export async function syncRecurringIn(
       await upsertScheduleRow(client, schema, write, "code");
       if (!old) result.added.push(write.name);
       else if (
-        old.enabled &&
+        // A schedule an operator disabled stays disabled: the sync changed nothing about it.
+        (old.enabled || old.disabled_by_operator) &&
         old.spec_hash === write.specHash &&
         old.cron_expr === write.cronExpr &&
         old.timezone === write.timezone &&

@@ -2,7 +2,7 @@ import { decodeArgs, encodeArgs, type JsonValue } from "../codec/tagged.js";
 import type { ReproqConfig } from "../config/schema.js";
 import { guarded, type Queryable } from "../db/pool.js";
 import type { TaskDefinition } from "../definition.js";
-import { InvalidInputError } from "../errors.js";
+import { InvalidInputError, ScheduleNotFoundError } from "../errors.js";
 import { getTask } from "../registry.js";
 import { resolveRun } from "../resolve-run.js";
 import { getBackend } from "../runtime.js";
@@ -13,6 +13,7 @@ import {
   selectSchedule,
   selectSchedules,
   setNextRunNow,
+  setScheduleEnabled,
   upsertScheduleRow,
 } from "../sql/schedules.js";
 import { parseCron } from "./cron.js";
@@ -57,6 +58,8 @@ export interface Schedule {
   lastRunAt: Date | null;
   source: "code" | "manual";
   specHash: string | null;
+  /** Disabled with `reproq schedules disable` (or disableScheduleIn); the recurring sync keeps it off. */
+  disabledByOperator: boolean;
 }
 
 /** Execution settings stored in options_json, read by beat and enqueue_schedule(). */
@@ -208,6 +211,7 @@ export function toSchedule(row: ScheduleRow): Schedule {
     lastRunAt: row.last_run_at,
     source: row.source,
     specHash: row.spec_hash,
+    disabledByOperator: row.disabled_by_operator,
   };
 }
 
@@ -239,8 +243,38 @@ export async function deleteScheduleIn(db: Queryable, schema: string, name: stri
 /** Makes the schedule due now: the next beat tick (or enqueue_schedule) runs it. */
 export async function runScheduleNowIn(db: Queryable, schema: string, name: string): Promise<Schedule> {
   const row = await guarded(schema, () => setNextRunNow(db, schema, name));
-  if (!row) throw new InvalidInputError(`no schedule named "${name}"`);
+  if (!row) throw new ScheduleNotFoundError(name);
   return toSchedule(row);
+}
+
+/**
+ * Turns a schedule off and marks it as turned off by hand, so `reproq sync-recurring` (and the
+ * sync after migrating) leaves a code-defined schedule disabled. Null when there is none.
+ */
+export async function disableScheduleIn(
+  db: Queryable,
+  schema: string,
+  name: string,
+): Promise<Schedule | null> {
+  const row = await guarded(schema, () => setScheduleEnabled(db, schema, name, false, null));
+  return row ? toSchedule(row) : null;
+}
+
+/**
+ * Turns a schedule on again and clears the mark. A schedule that was off gets its next tick from
+ * the cron expression after `now`: ticks missed while it was off are not owed. Null when there is none.
+ */
+export async function enableScheduleIn(
+  db: Queryable,
+  schema: string,
+  name: string,
+  now: Date = new Date(),
+): Promise<Schedule | null> {
+  const found = await guarded(schema, () => selectSchedule(db, schema, name));
+  if (!found) return null;
+  const next = parseCron(found.cron_expr, found.timezone, `schedule "${name}": cron`).next(now);
+  const row = await guarded(schema, () => setScheduleEnabled(db, schema, name, true, next ?? now));
+  return row ? toSchedule(row) : null;
 }
 
 /** Saves a schedule (source "manual") through the default backend; see ScheduleInput. */

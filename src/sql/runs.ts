@@ -538,3 +538,87 @@ export async function selectRunById(db: Queryable, schema: string, id: string): 
   );
   return result.rows[0] ?? null;
 }
+
+/** A run in a listing: what `reproq runs list` shows, not the payload. */
+export interface RunListRow {
+  result_id: string;
+  queue_name: string;
+  task_path: string;
+  status: TaskStatus;
+  priority: number;
+  attempts: number;
+  max_attempts: number;
+  enqueued_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+  last_error: string | null;
+}
+
+export interface RunListFilter {
+  statuses: readonly TaskStatus[] | null;
+  queue: string | null;
+  task: string | null;
+  /** The column `since` and `until` apply to. */
+  field: "enqueued_at" | "finished_at";
+  since: Date | null;
+  until: Date | null;
+  /** Only runs with a smaller result_id (the keyset cursor); null starts at the newest. */
+  before: string | null;
+  limit: number;
+  /** The walk reads at most this many ids below `before`. */
+  budget: number;
+}
+
+export interface RunListPage {
+  rows: RunListRow[];
+  /** The lowest id the walk covered: the next page starts below it. */
+  floor: string;
+  /** Whether any run has an id below `floor`. */
+  more: boolean;
+}
+
+/**
+ * Runs newest first by result_id, filtered along a backward walk of the primary key that covers
+ * at most `budget` ids: the id range bounds the work whatever the filters, with no other index
+ * and never an OFFSET. A page may come back short (the range held too few matches); `floor` and
+ * `more` say where the next one starts.
+ */
+export async function selectRunPage(
+  db: Queryable,
+  schema: string,
+  filter: RunListFilter,
+): Promise<RunListPage> {
+  const t = qualify(schema, "task_runs");
+  const time = filter.field === "finished_at" ? "finished_at" : "enqueued_at";
+  // min() and max() each read one end of the primary key.
+  const ends = await db.query<{ low: string | null; high: string | null }>(
+    `SELECT min(result_id)::text AS low, max(result_id)::text AS high FROM ${t}`,
+  );
+  const { low, high } = ends.rows[0]!;
+  const before = filter.before === null ? BigInt(high ?? "0") + 1n : BigInt(filter.before);
+  const span = BigInt(filter.budget);
+  const floor = before - span > 1n ? before - span : 1n;
+  const page = await db.query<RunListRow>(
+    // r.result_id: a bare result_id in ORDER BY would be the text output column.
+    `SELECT r.result_id::text AS result_id, r.queue_name, r.task_path, r.status, r.priority, r.attempts,
+            r.max_attempts, r.enqueued_at, r.started_at, r.finished_at, r.last_error
+       FROM ${t} r
+      WHERE r.result_id < $1::bigint AND r.result_id >= $2::bigint
+        AND ($3::text[] IS NULL OR r.status = ANY($3::text[]))
+        AND ($4::text IS NULL OR r.queue_name = $4) AND ($5::text IS NULL OR r.task_path = $5)
+        AND ($6::timestamptz IS NULL OR r.${time} >= $6) AND ($7::timestamptz IS NULL OR r.${time} < $7)
+      ORDER BY r.result_id DESC
+      LIMIT $8`,
+    [
+      before.toString(),
+      floor.toString(),
+      filter.statuses,
+      filter.queue,
+      filter.task,
+      filter.since?.toISOString() ?? null,
+      filter.until?.toISOString() ?? null,
+      filter.limit,
+    ],
+  );
+  return { rows: page.rows, floor: floor.toString(), more: low !== null && BigInt(low) < floor };
+}

@@ -21,6 +21,8 @@ export interface ScheduleRow {
   next_run_at: Date | null;
   last_run_at: Date | null;
   source: "code" | "manual";
+  /** Turned off with `reproq schedules disable`; the recurring sync leaves it disabled. */
+  disabled_by_operator: boolean;
   created_at: Date;
   updated_at: Date;
 }
@@ -66,7 +68,11 @@ export async function upsertScheduleRow(
        queue_name = EXCLUDED.queue_name, priority = EXCLUDED.priority, payload_json = EXCLUDED.payload_json,
        options_json = EXCLUDED.options_json, spec_json = EXCLUDED.spec_json,
        spec_canonical = EXCLUDED.spec_canonical, spec_hash = EXCLUDED.spec_hash, catch_up = EXCLUDED.catch_up,
-       enabled = EXCLUDED.enabled, source = EXCLUDED.source, updated_at = now(),
+       -- The recurring sync (onlySource "code") keeps a schedule an operator disabled disabled;
+       -- any other save decides for itself and clears the mark.
+       enabled = CASE WHEN $16::text = 'code' AND p.disabled_by_operator THEN false ELSE EXCLUDED.enabled END,
+       disabled_by_operator = coalesce($16::text = 'code', false) AND p.disabled_by_operator,
+       source = EXCLUDED.source, updated_at = now(),
        -- Keep the pending tick while the timing is unchanged, so re-saving never skips or repeats one.
        next_run_at = CASE
          WHEN $13::timestamptz IS NOT NULL THEN $13::timestamptz
@@ -131,6 +137,30 @@ export async function setNextRunNow(
     `UPDATE ${qualify(schema, "periodic_tasks")} SET next_run_at = now(), updated_at = now()
       WHERE name = $1 RETURNING *`,
     [name],
+  );
+  return result.rows[0] ?? null;
+}
+
+/**
+ * Turns a schedule on or off by hand. Disabling marks it disabled_by_operator, so the recurring
+ * sync does not turn it back on; enabling clears the mark and sets the next tick (`nextRunAt`,
+ * computed by the caller from the cron expression, since ticks missed while off are not owed).
+ * Null when there is no such schedule.
+ */
+export async function setScheduleEnabled(
+  db: Queryable,
+  schema: string,
+  name: string,
+  enabled: boolean,
+  nextRunAt: Date | null,
+): Promise<ScheduleRow | null> {
+  const result = await db.query<ScheduleRow>(
+    `UPDATE ${qualify(schema, "periodic_tasks")}
+        SET enabled = $2, disabled_by_operator = NOT $2,
+            next_run_at = CASE WHEN $2 AND NOT enabled THEN $3::timestamptz ELSE next_run_at END,
+            updated_at = now()
+      WHERE name = $1 RETURNING *`,
+    [name, enabled, nextRunAt ? nextRunAt.toISOString() : null],
   );
   return result.rows[0] ?? null;
 }

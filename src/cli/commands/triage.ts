@@ -3,7 +3,6 @@
  * every error and the last stack), and put failed runs back in the queue. `inspect` is an
  * alias of `show`.
  */
-import { validateQueueName } from "../../definition.js";
 import { UsageError } from "../../errors.js";
 import {
   type FailedRun,
@@ -11,12 +10,12 @@ import {
   listFailedRuns,
   type RetryOutcome,
   type RetrySelector,
-  type RunDetail,
   retryFailedRuns,
 } from "../../ops/triage.js";
 import { formatTable } from "../context.js";
 import { defineCommand, defineGroup } from "../define.js";
-import { asUsage, countFlag, runIdFlag } from "../flags.js";
+import { checkFilter, countFlag, runIdFlag } from "../flags.js";
+import { brief, runDetailLines, time } from "../run-format.js";
 
 interface ListFlags {
   limit?: string;
@@ -44,17 +43,6 @@ Retry keeps the error history. A run whose spec is active again (enqueued anew) 
 that active run is its retry.
 `;
 
-/** The first line of an error, shortened so a table row stays on one line. */
-function brief(text: string | null, max = 80): string {
-  if (text === null) return "-";
-  const line = text.split("\n")[0]!.trim();
-  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
-}
-
-function time(value: Date | null): string {
-  return value === null ? "-" : value.toISOString();
-}
-
 function listTable(runs: readonly FailedRun[]): string[] {
   if (runs.length === 0) return ["No failed runs."];
   return formatTable(
@@ -70,61 +58,6 @@ function listTable(runs: readonly FailedRun[]): string[] {
   );
 }
 
-function indent(text: string): string[] {
-  return text.split("\n").map((line) => `  ${line}`);
-}
-
-function detail(run: RunDetail): string[] {
-  const fields: Array<[string, string]> = [
-    ["task", run.taskName],
-    ["queue", run.queue],
-    ["priority", String(run.priority)],
-    ["attempts", `${run.attempts}/${run.maxAttempts}`],
-    ["timeout", `${run.timeoutSeconds}s`],
-    ["enqueued", time(run.enqueuedAt)],
-    ["run after", time(run.runAfter)],
-    ["started", time(run.startedAt)],
-    ["last attempt", time(run.lastAttemptedAt)],
-    ["finished", time(run.finishedAt)],
-    ["expires", time(run.expiresAt)],
-    ["workers", run.workerIds.length > 0 ? run.workerIds.join(", ") : "-"],
-    ["lock key", run.lockKey ?? "-"],
-    [
-      "concurrency",
-      run.concurrencyKey === null ? "-" : `${run.concurrencyKey} (limit ${run.concurrencyLimit})`,
-    ],
-    ["workflow", run.workflowId ?? "-"],
-    ["parent", run.parentId ?? "-"],
-    ["spec hash", run.specHash],
-    // Replays and runs enqueued with dedupActive off carry no key: an equal enqueue is not merged into them.
-    ["dedup", run.dedupKey === null ? "off" : "on"],
-    ["cancel asked", run.cancelRequested ? "yes" : "no"],
-    ["logs", run.logsUri ?? "-"],
-    ["last error", brief(run.lastError, 200)],
-  ];
-  const lines = [`Run ${run.id}  ${run.status}`];
-  lines.push(
-    ...formatTable(["", ""], fields)
-      .slice(1)
-      .map((line) => `  ${line}`),
-  );
-  lines.push("", "Spec:", ...indent(JSON.stringify(run.spec, null, 2)));
-  lines.push("", "Provenance:", ...indent(JSON.stringify(run.provenance, null, 2)));
-  lines.push("", `Errors (${run.errors.length}):`);
-  run.errors.forEach((error, index) => {
-    const where = [
-      error.attempt === undefined || error.attempt === null ? null : `attempt ${error.attempt}`,
-      error.worker ? `worker ${error.worker}` : null,
-      error.at ?? null,
-    ].filter((part) => part !== null);
-    const what = error.class ? `${error.class}: ${error.message}` : error.message;
-    lines.push(`  ${index + 1}. [${error.kind}] ${what}${where.length > 0 ? ` (${where.join(", ")})` : ""}`);
-  });
-  const stack = run.errors.at(-1)?.stack;
-  if (stack) lines.push("", "Stack of the last error:", ...indent(stack));
-  return lines;
-}
-
 function retrySelector(opts: RetryFlags): RetrySelector {
   const byId = opts.id !== undefined;
   const byFilter = opts.task !== undefined || opts.queue !== undefined;
@@ -136,12 +69,6 @@ function retrySelector(opts: RetryFlags): RetrySelector {
   if (all) return { all: true };
   checkFilter(opts);
   return { task: opts.task, queue: opts.queue };
-}
-
-/** --queue must be a valid queue name and --task not empty: a typo is a usage error, not "no runs". */
-function checkFilter(opts: { queue?: string; task?: string }): void {
-  if (opts.queue !== undefined) asUsage("--queue", () => validateQueueName(opts.queue, "--queue"));
-  if (opts.task !== undefined && opts.task.trim() === "") throw new UsageError("--task: must not be empty");
 }
 
 function describeRetry(outcome: RetryOutcome): string[] {
@@ -181,7 +108,7 @@ const showCommand = defineCommand({
   database: { max: 1 },
   parse: (flags: { id: string }) => runIdFlag(flags.id),
   run: (ctx, id) => getRunDetail(ctx.db, ctx.schema, id),
-  text: detail,
+  text: runDetailLines,
 });
 
 const retryCommand = defineCommand({
