@@ -6,7 +6,7 @@
 
 import { qualify } from "../db/names.js";
 import type { Queryable } from "../db/pool.js";
-import { lockSlotsOf } from "./worker.js";
+import { lockSlotsOf, type QueueFilter } from "./worker.js";
 
 export interface ReapedRun {
   result_id: string;
@@ -69,9 +69,29 @@ export async function listExpiredLeases(db: Queryable, schema: string, limit: nu
   return result.rows;
 }
 
-/** READY or WAITING runs past expires_at become EXPIRED. */
-export async function expireRuns(db: Queryable, schema: string, limit: number): Promise<ExpiredRun[]> {
+/**
+ * Which runs an expiry pass ends: every READY or WAITING run past its expiry (the maintenance
+ * pass), or only those a worker serving `queues` would have claimed by now (READY, due, in a
+ * served and unpaused queue), which the worker's claim loop expires as it meets them.
+ */
+export type ExpiryScope = { all: true } | { queues: QueueFilter };
+
+/** Runs of `scope` past expires_at become EXPIRED, up to `limit`; through task_runs_expiry_idx. */
+export async function expireRuns(
+  db: Queryable,
+  schema: string,
+  limit: number,
+  scope: ExpiryScope = { all: true },
+): Promise<ExpiredRun[]> {
   const t = qualify(schema, "task_runs");
+  const served =
+    "queues" in scope
+      ? `status = 'READY' AND run_after <= now()
+           AND (queue_name = ANY($2) OR queue_name LIKE ANY($3))
+           AND NOT EXISTS (SELECT 1 FROM ${qualify(schema, "queue_controls")} qc
+                            WHERE qc.queue_name = c.queue_name AND qc.paused)`
+      : "status IN ('READY','WAITING')";
+  const params = "queues" in scope ? [limit, scope.queues.names, scope.queues.patterns] : [limit];
   const result = await db.query<ExpiredRun>(
     `UPDATE ${t} r
         SET status = 'EXPIRED', finished_at = now(), last_error = 'expired before it started',
@@ -80,11 +100,12 @@ export async function expireRuns(db: Queryable, schema: string, limit: number): 
               'stack', NULL, 'attempt', r.attempts, 'worker', NULL, 'at', now())),
             updated_at = now()
       WHERE r.result_id IN (
-        SELECT result_id FROM ${t}
-         WHERE status IN ('READY','WAITING') AND expires_at <= now()
+        SELECT result_id FROM ${t} c
+         WHERE ${served} AND expires_at <= now()
          LIMIT $1 FOR UPDATE SKIP LOCKED)
+        AND r.status IN ('READY','WAITING')
    RETURNING r.result_id, r.task_path, r.queue_name`,
-    [limit],
+    params,
   );
   return result.rows;
 }

@@ -8,6 +8,7 @@ import type pg from "pg";
 import type { Logger } from "pino";
 import { mapDatabaseError } from "../db/pool.js";
 import { isTransientConflict } from "../db/transient.js";
+import { type ExpiredRun, expireRuns } from "../sql/maintenance.js";
 import { type ClaimedRunRow, claimRuns, type QueueFilter } from "../sql/worker.js";
 import { Deadlines } from "./deadlines.js";
 
@@ -23,6 +24,14 @@ const PREFETCH_WINDOW_MS = 250;
 const RATE_WINDOW_MS = 50;
 /** A buffered run waiting longer than this goes back to the queue for any worker to take. */
 export const PREFETCH_TTL_MS = 5_000;
+/**
+ * After a claim, the loop ends the runs of its queues whose expiry passed (the claim skips them),
+ * at most this often: an expired run shows EXPIRED when a worker would have claimed it, not at
+ * the next maintenance pass, and a busy worker adds at most a few index probes a second.
+ */
+export const EXPIRY_CHECK_MS = 200;
+/** Runs one expiry check ends at most; the next check takes the rest. */
+const EXPIRY_BATCH = 500;
 
 export interface ClaimLoopOptions {
   pool: pg.Pool;
@@ -44,6 +53,8 @@ export interface ClaimLoopOptions {
   onClaimed(rows: readonly ClaimedRunRow[]): void;
   onRateLimited(retryAfterMs: number): void;
   onClaimError(message: string | null): void;
+  /** Told about the runs an expiry check ended. */
+  onExpired(rows: readonly ExpiredRun[]): void;
 }
 
 export class ClaimLoop {
@@ -62,6 +73,8 @@ export class ClaimLoop {
   #wake: () => void = () => {};
   #claimErrors = 0;
   #lastClaimAt: number | null = null;
+  #lastExpiryAt = 0;
+  #expiring: Promise<void> | null = null;
   /**
    * When held-back work becomes claimable: retries in 10 ms buckets (thousands of retries share a
    * few timer settings), a rate limit's next token to the millisecond. Each due time is its own
@@ -216,6 +229,7 @@ export class ClaimLoop {
     // Runs claimed but not started go back to the queue at once.
     for (const { row } of this.#buffer.values()) o.release(row);
     this.#buffer.clear();
+    await this.#expiring;
   }
 
   /** One claim of up to `room` runs; null when it failed (after backing off) and the loop should go round. */
@@ -230,6 +244,7 @@ export class ClaimLoop {
         queues: o.queues,
       });
       this.#lastClaimAt = Date.now();
+      this.#expireDue();
       // The next token's due time counts from the bucket's refill inside the claim, which is
       // closer to when the claim was sent than to when its answer arrived: timing from the
       // answer would add a round trip to every token's wait (with burst 1, lost for good).
@@ -252,6 +267,30 @@ export class ClaimLoop {
       await this.#sleep(delay);
       return null;
     }
+  }
+
+  /**
+   * Ends the served queues' runs whose expiry passed, in the background (claimed runs start
+   * without waiting for it), one check at a time and at most every EXPIRY_CHECK_MS. A failure
+   * only logs: maintenance expires the same runs later.
+   */
+  #expireDue(): void {
+    const now = Date.now();
+    if (this.#expiring || now - this.#lastExpiryAt < EXPIRY_CHECK_MS) return;
+    this.#lastExpiryAt = now;
+    const o = this.#o;
+    this.#expiring = expireRuns(o.pool, o.schema, EXPIRY_BATCH, { queues: o.queues })
+      .then((rows) => {
+        if (rows.length > 0) o.onExpired(rows);
+        // A full batch: more are waiting; the next claim's check takes them without delay.
+        if (rows.length === EXPIRY_BATCH) this.#lastExpiryAt = 0;
+      })
+      .catch((error: unknown) => {
+        o.log.warn({ err: (mapDatabaseError(error, o.schema) as Error).message }, "expiry check failed");
+      })
+      .finally(() => {
+        this.#expiring = null;
+      });
   }
 
   /** Sleeps until woken (claimable work, a freed slot, stop) or `ms` passed. */

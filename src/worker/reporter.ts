@@ -140,7 +140,7 @@ export class Reporter {
       this.#log.info({ ...fields, snoozeMs: outcome.delayMs }, "run snoozed");
   }
 
-  /** A run this worker's maintenance pass moved (a reclaimed lease, an expired run). */
+  /** A run this worker's maintenance or claim loop moved (a reclaimed lease, an expired run). */
   maintained(what: "reclaimed" | "expired", run: RunKey & { result_id: string }, status: string): void {
     this.#count(what, run);
     this.#emit(what, { id: run.result_id, taskName: run.task_path, queue: run.queue_name, status });

@@ -128,6 +128,9 @@ export class Worker {
       onClaimError: (message) => {
         this.#lastError = message;
       },
+      onExpired: (rows) => {
+        for (const run of rows) this.#report.maintained("expired", run, "EXPIRED");
+      },
     });
     this.#settler = new Settler(this.#pool, this.#schema, log, (record, held) => {
       if (!held) {

@@ -427,6 +427,37 @@ describe("maintenance", () => {
   });
 });
 
+describe("expiry at claim time", () => {
+  it("ends an expired run EXPIRED when a worker serving its queue would have claimed it, not at the next maintenance pass", async () => {
+    let release: () => void = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const blocker = task("w.blocker", async () => {
+      await released;
+      return "done";
+    });
+    // Maintenance only at start-up: the pass at start is over before the run below exists.
+    const worker = await startWorker({ queues: ["claim-expiry"], concurrency: 1, maintenanceInterval: "1h" });
+    await eventually(() => worker.status().lastMaintenanceAt);
+    const busy = await blocker.using({ queue: "claim-expiry" }).enqueue();
+    await eventually(async () => (await busy.refresh()).status === "RUNNING");
+    const late = await record.using({ queue: "claim-expiry", expiresIn: "1ms" }).enqueue("late");
+    const after = await record.using({ queue: "claim-expiry", priority: -1 }).enqueue("after");
+    await pastExpiry(ctx.db.pool, late.id);
+    release();
+    await after.wait({ timeout: 10_000 });
+    await late.wait({ timeout: 10_000 });
+    expect([late.status, late.attempts, late.startedAt, late.errors[0]?.kind]).toEqual([
+      "EXPIRED",
+      0,
+      null,
+      "expired",
+    ]);
+    expect(worker.status().counts.byQueue["claim-expiry"]?.expired).toBe(1);
+  });
+});
+
 describe("run logs", () => {
   it("saves what each run writes to stdout/stderr to its own file, even with concurrent runs", async () => {
     const { mkdtemp, readFile } = await import("node:fs/promises");
