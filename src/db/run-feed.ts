@@ -5,7 +5,8 @@
  * - `<schema>.enqueued`: READY runs appeared; the payload counts them by queue (`{"emails": 3}`),
  *   or is `{"*":0}` when the sender does not know which queues (a freed key, a released run).
  * - `<schema>.cancel`: cancel was requested for a running run; the payload is its id.
- * - `<schema>.finished`: a run reached a final status; the payload is `id:STATUS`.
+ * - `<schema>.finished`: runs reached a final status; the payload is `id:STATUS`, or several of
+ *   them separated by commas (a settled batch sends one notification per few hundred runs).
  *
  * The backend's wait(), the worker and any live surface (server-sent events, the terminal UI)
  * subscribe here rather than to channels, so each channel's payload is parsed in one place.
@@ -42,11 +43,14 @@ export function parseEnqueued(payload: string): Record<string, number> | null {
   }
 }
 
-/** Reads a finished payload (`id:STATUS`); null when it is not one. */
-export function parseFinished(payload: string): { id: string; status: string } | null {
-  const colon = payload.indexOf(":");
-  if (colon <= 0) return null;
-  return { id: payload.slice(0, colon), status: payload.slice(colon + 1) };
+/** Reads a finished payload (`id:STATUS`, or several separated by commas); skips malformed entries. */
+export function parseFinished(payload: string): Array<{ id: string; status: string }> {
+  const runs: Array<{ id: string; status: string }> = [];
+  for (const entry of payload.split(",")) {
+    const colon = entry.indexOf(":");
+    if (colon > 0) runs.push({ id: entry.slice(0, colon), status: entry.slice(colon + 1) });
+  }
+  return runs;
 }
 
 export class RunFeed {
@@ -75,7 +79,11 @@ export class RunFeed {
           continue;
         }
         const channel = channelName(this.schema, CHANNEL_OF[type as keyof typeof CHANNEL_OF]);
-        offs.push(await this.#listener.subscribe(channel, (payload) => emit(decode(type, payload))));
+        offs.push(
+          await this.#listener.subscribe(channel, (payload) => {
+            for (const event of decode(type, payload)) emit(event);
+          }),
+        );
       }
     } catch (error) {
       for (const off of offs) off();
@@ -87,15 +95,13 @@ export class RunFeed {
   }
 }
 
-function decode(type: Exclude<FeedEventType, "reconnected">, payload: string): FeedEvent {
+function decode(type: Exclude<FeedEventType, "reconnected">, payload: string): FeedEvent[] {
   switch (type) {
     case "enqueued":
-      return { type, queues: parseEnqueued(payload) };
+      return [{ type, queues: parseEnqueued(payload) }];
     case "cancel-requested":
-      return { type, id: payload };
-    case "finished": {
-      const parsed = parseFinished(payload);
-      return { type, id: parsed?.id ?? payload, status: parsed?.status ?? "" };
-    }
+      return [{ type, id: payload }];
+    case "finished":
+      return parseFinished(payload).map(({ id, status }) => ({ type, id, status }));
   }
 }

@@ -14,9 +14,25 @@ import type { Migration } from "./types.js";
 
 const FINAL = "'SUCCESSFUL','FAILED','CANCELLED','EXPIRED'";
 
+const lit = (text: string) => `'${text.replaceAll("'", "''")}'`;
+
+/** This migration's finish notifications: one per run that reached a final status. */
+function notifyEachFinished(schema: string): string {
+  return `    PERFORM count(pg_notify(${lit(`${schema}.finished`)}, d.id::text || ':' || d.st))
+       FROM unnest(v_ids, v_status) AS d(id, st) WHERE d.st IN (${FINAL});`;
+}
+
 function up(schema: string): string {
+  return settleRunsReplacement(schema, notifyEachFinished(schema));
+}
+
+/**
+ * DROP and CREATE of settle_runs() as this migration defines it, with `notifyFinished` (statements
+ * over v_ids and v_status, the settled runs) sending the finish notifications. Migration 11 uses it
+ * with one notification per batch.
+ */
+export function settleRunsReplacement(schema: string, notifyFinished: string): string {
   const s = quoteIdent(schema);
-  const lit = (text: string) => `'${text.replaceAll("'", "''")}'`;
   const settle = `${s}.settle_runs(bigint[], uuid[], text[], integer[], bigint[], text[], text[], text[], text[], text[], boolean)`;
   return `
 DROP FUNCTION ${settle};
@@ -61,8 +77,7 @@ ${settleUpdate(s)}
   PERFORM set_config('enable_nestloop', v_nestloop, true);
   PERFORM set_config('reproq.finish_notified', 'off', true);
   IF v_ids IS NOT NULL THEN
-    PERFORM count(pg_notify(${lit(`${schema}.finished`)}, d.id::text || ':' || d.st))
-       FROM unnest(v_ids, v_status) AS d(id, st) WHERE d.st IN (${FINAL});
+${notifyFinished}
     IF p_keyed THEN
       -- Every settled run left RUNNING: take it off its keys' counters, locked above.
       UPDATE ${s}.concurrency_slots cs SET running = greatest(cs.running - f.n, 0), updated_at = now()

@@ -9,6 +9,7 @@ import { migration0007 } from "./0007_rate_limit_tolerance.js";
 import { migration0008 } from "./0008_set_based_slots.js";
 import { migration0009 } from "./0009_settle_hash_join.js";
 import { migration0010 } from "./0010_operator_disabled_schedules.js";
+import { migration0011 } from "./0011_batched_finish_notify.js";
 import type { Migration } from "./types.js";
 
 export type { Migration } from "./types.js";
@@ -24,6 +25,7 @@ export const MIGRATIONS: readonly Migration[] = [
   migration0008,
   migration0009,
   migration0010,
+  migration0011,
 ];
 
 /** The schema version this package expects. */
