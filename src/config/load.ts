@@ -21,6 +21,7 @@ import {
   type SettingKind,
   settingFor,
 } from "./schema.js";
+import { didYouMean } from "./suggest.js";
 
 export type ConfigSource =
   | { kind: "default" }
@@ -323,46 +324,9 @@ function coerceText(kind: SettingKind, text: string): Coerced {
 
 function requireKnownKey(key: string, place: string): ConfigKey {
   if (isConfigKey(key)) return key;
-  const suggestion = suggestKey(key);
   throw new ConfigError(
-    `unknown setting "${key}" in ${place}${suggestion ? `; did you mean "${suggestion}"?` : ""}`,
+    `unknown setting "${key}" in ${place}${didYouMean(key, CONFIG_KEYS, (candidate) => SETTINGS[candidate as ConfigKey].env)}`,
   );
-}
-
-/** Closest known key: same letters ignoring case and separators, an env var name, or a small edit away. */
-function suggestKey(key: string): string | undefined {
-  const normalized = normalizeKey(key);
-  for (const candidate of CONFIG_KEYS) {
-    if (normalizeKey(candidate) === normalized) return candidate;
-    if (SETTINGS[candidate].env.includes(key)) return candidate;
-  }
-  let best: string | undefined;
-  let bestDistance = Math.max(2, Math.floor(key.length / 3)) + 1;
-  for (const candidate of CONFIG_KEYS) {
-    const distance = editDistance(normalized, normalizeKey(candidate));
-    if (distance < bestDistance) {
-      best = candidate;
-      bestDistance = distance;
-    }
-  }
-  return best;
-}
-
-function normalizeKey(key: string): string {
-  return key.toLowerCase().replace(/[^a-z0-9]/g, "");
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + cost);
-    }
-    previous = current;
-  }
-  return previous[b.length]!;
 }
 
 // ---------------------------------------------------------------------------
