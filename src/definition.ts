@@ -149,8 +149,15 @@ export function validateMaxAttempts(value: unknown, where: string): number {
   return value;
 }
 
+const MAX_QUEUE_NAME = 200;
+
 export function validateQueueName(queue: unknown, where: string): string {
-  if (typeof queue !== "string" || queue.trim() === "" || queue.length > 200 || /\s/.test(queue)) {
+  if (typeof queue === "string" && queue.length > MAX_QUEUE_NAME) {
+    throw new InvalidInputError(
+      `${where}: queue name is ${queue.length} characters, over the limit of ${MAX_QUEUE_NAME}; use a shorter name (${JSON.stringify(`${queue.slice(0, 20)}...`)})`,
+    );
+  }
+  if (typeof queue !== "string" || queue.trim() === "" || /\s/.test(queue)) {
     throw new InvalidInputError(
       `${where}: queue must be a non-empty name without spaces, got ${JSON.stringify(queue)}`,
     );

@@ -53,3 +53,14 @@ describe("option typos", () => {
     expect(closestName("somethingelse", names)).toBeUndefined();
   });
 });
+
+describe("queue name errors", () => {
+  it("a long queue name is told the length limit, not about spaces", () => {
+    expect(() => untyped("queues.long", { queue: "q".repeat(500) }, () => 1)).toThrow(
+      /^task "queues\.long": queue name is 500 characters, over the limit of 200; use a shorter name/,
+    );
+    expect(() => untyped("queues.space", { queue: "a b" }, () => 1)).toThrow(
+      'queue must be a non-empty name without spaces, got "a b"',
+    );
+  });
+});
