@@ -394,7 +394,11 @@ function formatDuration(ms: number): string {
 }
 
 function describeGot(key: string, value: unknown): string {
-  if (isSecretKey(key) && typeof value === "string") return JSON.stringify(maskSecret(key, value));
+  if (isSecretKey(key) && typeof value === "string") {
+    // A masked URL still shows what is wrong with it; anything else is not shown at all.
+    if (value.includes("://")) return JSON.stringify(maskSecret(key, value));
+    return `a value that is not a URL (${value.length} characters, not shown as it may hold a password); write it as postgres://user:password@host:5432/database`;
+  }
   return describe(value);
 }
 

@@ -181,6 +181,14 @@ describe("reproq config", () => {
     expect(result.stderr).toMatch(/^reproq: --dsn: expected a postgres:\/\/ or postgresql:\/\/ URL/);
     expect(result.stderr).not.toContain(":pw@");
   });
+
+  it("says a --dsn that is no URL at all is not one", async () => {
+    const result = await reproq(["--dsn", "notaurl", "config"]);
+    expect(result.code).toBe(2);
+    expect(lines(result.stderr)).toEqual([
+      "reproq: --dsn: expected a postgres:// or postgresql:// URL, got a value that is not a URL (7 characters, not shown as it may hold a password); write it as postgres://user:password@host:5432/database",
+    ]);
+  });
 });
 
 describe("reproq migrate", () => {
