@@ -333,6 +333,14 @@ export const SETTINGS = {
     description:
       "How this deployment runs periodic tasks (unset means beat): reproq beat, reproq schedule from crontab, or pg_cron jobs (beat then refuses to run).",
   }),
+  connectTimeout: setting({
+    type: duration,
+    kind: "duration",
+    default: 10_000,
+    env: ["REPROQ_CONNECT_TIMEOUT"],
+    expected: 'a positive duration such as "10s"',
+    description: "How long opening a connection to PostgreSQL may take before it fails.",
+  }),
   applicationName: setting({
     type: z.string(),
     kind: "string",

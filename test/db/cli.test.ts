@@ -80,7 +80,7 @@ describe("reproq basics", () => {
     const result = await reproq(["--dsn", UNREACHABLE, "migrate", "--check"]);
     expect(result.code).toBe(1);
     const [line, ...rest] = lines(result.stderr);
-    expect(line).toMatch(/^reproq: cannot reach PostgreSQL: /);
+    expect(line).toMatch(/^reproq: cannot reach PostgreSQL at 127\.0\.0\.1:1, connect timeout 10s: /);
     expect(rest).toEqual([]);
     expect(result.stderr).not.toContain("hunter2");
   });
@@ -88,7 +88,7 @@ describe("reproq basics", () => {
   it("prints the stack and cause only with --verbose, wherever it is given", async () => {
     const result = await reproq(["migrate", "--dsn", UNREACHABLE, "--verbose"]);
     expect(result.code).toBe(1);
-    expect(lines(result.stderr)[0]).toMatch(/^reproq: cannot reach PostgreSQL: /);
+    expect(lines(result.stderr)[0]).toMatch(/^reproq: cannot reach PostgreSQL at 127\.0\.0\.1:1, /);
     expect(result.stderr).toMatch(/\n\s+at /);
     expect(result.stderr).toContain("Caused by: ");
   });

@@ -52,6 +52,7 @@ describe("defaults", () => {
       maxPayloadBytes: 1_048_576,
       preparedStatements: true,
       poolSize: 10,
+      connectTimeout: 10_000,
       applicationName: "reproq",
       queues: ["default"],
       concurrency: 10,
