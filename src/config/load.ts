@@ -28,7 +28,9 @@ export type ConfigSource =
   | { kind: "file"; path: string }
   | { kind: "env"; name: string }
   | { kind: "flag"; name: string }
-  | { kind: "code" };
+  | { kind: "code" }
+  /** Computed from another setting because it was not given (heartbeatInterval from leaseDuration). */
+  | { kind: "derived"; from: ConfigKey };
 
 export interface ResolvedConfig {
   values: ReproqConfig;
@@ -129,9 +131,27 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Resol
     sources[known] = source;
   }
 
+  deriveHeartbeat(values, sources);
   const resolved: ResolvedConfig = { values: values as ReproqConfig, sources };
   if (file !== undefined) resolved.file = file;
   return resolved;
+}
+
+/**
+ * A heartbeatInterval that was not given follows the lease: at most a third of leaseDuration, so a
+ * shorter `--lease-duration` alone is valid. One that was given is kept (the worker refuses a bad pair).
+ */
+function deriveHeartbeat(values: Record<string, unknown>, sources: Record<ConfigKey, ConfigSource>): void {
+  if (sources.heartbeatInterval.kind !== "default") return;
+  const third = Math.max(1, Math.floor((values.leaseDuration as number) / 3));
+  if ((values.heartbeatInterval as number) <= third) return;
+  values.heartbeatInterval = third;
+  sources.heartbeatInterval = { kind: "derived", from: "leaseDuration" };
+}
+
+/** Where a setting came from, as `config --explain` shows it: "flag --lease-duration", "default" ... */
+export function describeSource(resolved: ResolvedConfig, key: ConfigKey, cwd: string): string {
+  return renderSource(resolved.sources[key], cwd);
 }
 
 /** Rows for `reproq config --explain`; secrets are masked. Paths show relative to `cwd` (default process.cwd()). */
@@ -349,6 +369,8 @@ function renderSource(source: ConfigSource, cwd: string): string {
       return `flag ${source.name}`;
     case "code":
       return "code";
+    case "derived":
+      return `derived from ${source.from}`;
   }
 }
 
