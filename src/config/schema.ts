@@ -143,7 +143,7 @@ export const SETTINGS = {
     default: 1_048_576,
     env: ["REPROQ_MAX_PAYLOAD_BYTES"],
     expected: "a positive integer",
-    description: "Largest encoded payload (arguments) accepted, in bytes.",
+    description: "Largest encoded payload (arguments, and a task's return value) accepted, in bytes.",
   }),
   preparedStatements: setting({
     type: z.boolean(),

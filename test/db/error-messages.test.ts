@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { getBackend, InvalidInputError, PayloadError, task } from "../../src/index.js";
 import { countRuns } from "../support/db.js";
 import { useReproq } from "../support/reproq.js";
+import { startWorker } from "../support/worker.js";
 
 const ctx = useReproq({ maxPayloadBytes: 200 });
 
@@ -76,5 +77,24 @@ describe("bulkEnqueue errors name the item", () => {
 
   it("a single enqueue names the task", async () => {
     await expect(echo.enqueue({ save: () => 1 })).rejects.toThrow(/^task "errors\.echo": args\[0\]\.save: /);
+  });
+});
+
+const big = task("errors.big", async (size: number) => "x".repeat(size));
+
+describe("return values obey maxPayloadBytes", () => {
+  it("a return value over the limit fails the attempt with the sizes, recorded on the run", async () => {
+    const tooBig = await big.using({ maxAttempts: 3 }).enqueue(1000);
+    const small = await big.enqueue(10);
+    await startWorker({ queues: ["default"] });
+    const failed = await tooBig.wait({ timeout: 20_000 });
+    expect([failed.status, failed.attempts]).toEqual(["FAILED", 1]);
+    expect(failed.errors.map((e) => [e.kind, e.message])).toEqual([
+      [
+        "bad_return",
+        "return value is 1002 bytes, over the limit of 200 (maxPayloadBytes); store large results elsewhere and return a reference such as an id, or raise maxPayloadBytes",
+      ],
+    ]);
+    expect((await small.wait({ timeout: 20_000 })).returnValue).toBe("x".repeat(10));
   });
 });
