@@ -142,7 +142,9 @@ export class Backend implements ResultSource {
   #ready(): Promise<BackendState> {
     if (this.#closed)
       return Promise.reject(
-        new ConnectionError("this backend was closed; call configure() or use getBackend() again"),
+        new ConnectionError(
+          `backend "${this.alias}" was used after close(); close() is final, so call configure() first to open a new backend`,
+        ),
       );
     this.#state ??= this.#init();
     return this.#state;

@@ -73,9 +73,10 @@ export async function migrate(): Promise<MigrateResult> {
   return getBackend().migrate();
 }
 
-/** Closes every pool and listener Reproq opened. */
+/**
+ * Closes every pool and listener Reproq opened. It is final: the closed backends stay in place, so
+ * a later enqueue fails plainly instead of opening a new pool; configure() starts afresh.
+ */
 export async function close(): Promise<void> {
-  const open = [...backends.values()];
-  backends.clear();
-  await Promise.all(open.map((b) => b.close()));
+  await Promise.all([...backends.values()].map((b) => b.close()));
 }
