@@ -12,7 +12,7 @@ import { assertSchemaName } from "./db/names.js";
 import { disableClientPreparedStatements, mapDatabaseError, type Queryable } from "./db/pool.js";
 import { RunFeed } from "./db/run-feed.js";
 import { withClientTransaction, withTransaction } from "./db/transaction.js";
-import type { EnqueueOptions, TaskDefinition } from "./definition.js";
+import { checkOptionKeys, type EnqueueOptions, type TaskDefinition } from "./definition.js";
 import {
   ConflictError,
   ConnectionError,
@@ -233,6 +233,7 @@ export class Backend implements ResultSource {
     if (!Array.isArray(items)) {
       throw new InvalidInputError("bulkEnqueue: expected an array of [task, args, options?] items");
     }
+    checkOptionKeys(options, ["client"], "option", "bulkEnqueue");
     return this.#enqueueMany(items as readonly AnyBulkItem[], options.client, true);
   }
 

@@ -90,7 +90,7 @@ const TASK_OPTION_KEYS = Object.keys({
   lockKey: true,
 } satisfies Record<keyof TaskOptions, true>);
 
-const ENQUEUE_OPTION_KEYS = Object.keys({
+export const ENQUEUE_OPTION_KEYS = Object.keys({
   runAfter: true,
   priority: true,
   queue: true,

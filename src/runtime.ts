@@ -5,6 +5,7 @@
 import type pg from "pg";
 import { Backend } from "./backend.js";
 import { CONFIG_KEYS, type ReproqConfigInput } from "./config/schema.js";
+import { didYouMean } from "./config/suggest.js";
 import { ConfigError, InvalidInputError } from "./errors.js";
 import { parseRunId, type RunIdInput } from "./ids.js";
 import type { TaskResult } from "./result.js";
@@ -37,8 +38,9 @@ export function configure(options: ConfigureOptions = {}): void {
   }
   for (const key of Object.keys(options)) {
     if (!EXTRA_KEYS.has(key) && !(CONFIG_KEYS as string[]).includes(key)) {
+      const known = [...CONFIG_KEYS, ...EXTRA_KEYS];
       throw new ConfigError(
-        `unknown setting "${key}" in configure(); known settings: ${[...CONFIG_KEYS, ...EXTRA_KEYS].join(", ")}`,
+        `unknown setting "${key}" in configure()${didYouMean(key, known) || `; known settings: ${known.join(", ")}`}`,
       );
     }
   }

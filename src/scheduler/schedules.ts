@@ -1,7 +1,7 @@
 import { decodeArgs, encodeArgs, type JsonValue } from "../codec/tagged.js";
 import type { ReproqConfig } from "../config/schema.js";
 import { guarded, type Queryable } from "../db/pool.js";
-import { type TaskDefinition, validatePriority, validateQueueName } from "../definition.js";
+import { checkOptionKeys, type TaskDefinition, validatePriority, validateQueueName } from "../definition.js";
 import { InvalidInputError } from "../errors.js";
 import { getTask } from "../registry.js";
 import { resolveRun } from "../resolve-run.js";
@@ -125,6 +125,19 @@ export function parsePayloadEnvelope(payload: unknown, where: string): JsonValue
   return (args ?? []) as JsonValue[];
 }
 
+const SCHEDULE_INPUT_KEYS = Object.keys({
+  name: true,
+  cron: true,
+  task: true,
+  args: true,
+  queue: true,
+  priority: true,
+  timezone: true,
+  enabled: true,
+  nextRunAt: true,
+  catchUp: true,
+} satisfies Record<keyof ScheduleInput, true>);
+
 /** What checkScheduleInput() found valid. */
 export interface CheckedSchedule {
   name: string;
@@ -146,6 +159,7 @@ export function checkScheduleInput(input: ScheduleInput): CheckedSchedule {
     throw new InvalidInputError("schedule: expected an options object");
   const name = validateScheduleName(input.name);
   const where = `schedule "${name}"`;
+  checkOptionKeys(input, SCHEDULE_INPUT_KEYS, "schedule option", where);
   const cron = parseCron(input.cron, input.timezone ?? "UTC", `${where}: cron`);
   const definition = resolveTask(input.task, where);
   if (input.args !== undefined && !Array.isArray(input.args))

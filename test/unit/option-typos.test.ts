@@ -1,7 +1,9 @@
 /** Misspelled option keys (plain JavaScript has no type check) are refused by name, with a suggestion. */
 import { describe, expect, it } from "vitest";
+import { Backend } from "../../src/backend.js";
 import { closestName } from "../../src/config/suggest.js";
-import { InvalidInputError, task } from "../../src/index.js";
+import { chain, configure, InvalidInputError, task } from "../../src/index.js";
+import { checkScheduleInput } from "../../src/scheduler/schedules.js";
 
 const untyped = task as unknown as (
   name: string,
@@ -62,5 +64,37 @@ describe("queue name errors", () => {
     expect(() => untyped("queues.space", { queue: "a b" }, () => 1)).toThrow(
       'queue must be a non-empty name without spaces, got "a b"',
     );
+  });
+});
+
+describe("typos in the other option objects", () => {
+  const t = task("typos.other", async (n: number) => n);
+
+  it("configure() suggests the setting", () => {
+    expect(() => configure({ maxAtempts: 5 } as never)).toThrow(
+      'unknown setting "maxAtempts" in configure(); did you mean "maxAttempts"?',
+    );
+  });
+
+  it("bulkEnqueue's and a workflow's own options", async () => {
+    const backend = new Backend({ alias: "default", overrides: {} });
+    await expect(backend.bulkEnqueue([[t, [1]]], { clinet: null } as never)).rejects.toThrow(
+      'bulkEnqueue: unknown option "clinet"; did you mean "client"?',
+    );
+    await expect(chain([t, [1]]).enqueue({ clinet: null } as never)).rejects.toThrow(
+      'chain .enqueue(): unknown option "clinet"; did you mean "client"?',
+    );
+  });
+
+  it("a workflow step's options, pipe included", async () => {
+    await expect(chain([t, [1]], [t, [], { pip: true } as never]).enqueue()).rejects.toThrow(
+      'chain step 1: unknown step option "pip"; did you mean "pipe"?',
+    );
+  });
+
+  it("a schedule's options", () => {
+    expect(() =>
+      checkScheduleInput({ name: "s", cron: "* * * * *", task: t, timeZone: "UTC" } as never),
+    ).toThrow('schedule "s": unknown schedule option "timeZone"; did you mean "timezone"?');
   });
 });
