@@ -35,10 +35,15 @@ export async function importTaskModules(patterns: readonly string[], cwd: string
         await import(pathToFileURL(file).href);
       }
     } catch (error) {
-      const at = error instanceof SyntaxError ? syntaxErrorLocation(error, file) : file;
-      throw new ConfigError(`tasks: could not import ${at}: ${(error as Error)?.message ?? String(error)}`, {
-        cause: error,
-      });
+      // One line: a TypeScript parse error names `file:line:column` on a line of its own.
+      let message = ((error as Error)?.message ?? String(error)).replace(/\s*\n\s*/g, " ").trim();
+      let at = error instanceof SyntaxError ? syntaxErrorLocation(error, file) : file;
+      const position = message.indexOf(`${file}:`);
+      if (at === file && position !== -1) {
+        at = message.slice(position).split(" ")[0]!;
+        message = `${message.slice(0, position)}${message.slice(position + at.length)}`.trim();
+      }
+      throw new ConfigError(`tasks: could not import ${at}: ${message}`, { cause: error });
     }
   }
   return files;

@@ -21,6 +21,7 @@ beforeAll(async () => {
     'export const a = 1;\nimport { nope } from "./helper.mjs";\n',
   );
   await writeFile(path.join(dir, "outer.mjs"), 'import "./parse.mjs";\n');
+  await writeFile(path.join(dir, "parse.ts"), "export const a: number = 1;\nconst b = ;\n");
 });
 
 afterAll(async () => {
@@ -66,5 +67,11 @@ describe("task module import errors", () => {
     expect(error.message).toBe(
       `tasks: could not import ${path.join(dir, "outer.mjs")} (the syntax error is in a module it imports; run node --check on those): Unexpected token ';'`,
     );
+  });
+
+  it("a TypeScript parse error is one line naming the file, line and column", async () => {
+    const error = await importError("parse.ts");
+    expect(error.message.startsWith(`tasks: could not import ${path.join(dir, "parse.ts")}:2:`)).toBe(true);
+    expect(error.message).not.toContain("\n");
   });
 });
