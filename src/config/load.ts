@@ -149,9 +149,18 @@ function deriveHeartbeat(values: Record<string, unknown>, sources: Record<Config
   sources.heartbeatInterval = { kind: "derived", from: "leaseDuration" };
 }
 
-/** Where a setting came from, as `config --explain` shows it: "flag --lease-duration", "default" ... */
-export function describeSource(resolved: ResolvedConfig, key: ConfigKey, cwd: string): string {
-  return renderSource(resolved.sources[key], cwd);
+/**
+ * A worker's heartbeat must come well inside its lease. Only a given heartbeatInterval can fail
+ * this (one left unset follows the lease); the message names both values and where they came from.
+ */
+export function checkLeaseAndHeartbeat(resolved: ResolvedConfig, cwd: string): void {
+  const { heartbeatInterval, leaseDuration } = resolved.values;
+  if (heartbeatInterval < leaseDuration) return;
+  const shown = (key: "heartbeatInterval" | "leaseDuration") =>
+    `${maskSecret(key, resolved.values[key])}, ${renderSource(resolved.sources[key], cwd)}`;
+  throw new ConfigError(
+    `heartbeatInterval (${shown("heartbeatInterval")}) must be shorter than leaseDuration (${shown("leaseDuration")}); give a shorter heartbeat interval, or leave it unset to use a third of the lease`,
+  );
 }
 
 /** Rows for `reproq config --explain`; secrets are masked. Paths show relative to `cwd` (default process.cwd()). */

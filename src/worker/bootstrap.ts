@@ -6,7 +6,7 @@
 import { hostname } from "node:os";
 import pino, { type Logger } from "pino";
 import { isBuiltinTask } from "../builtins.js";
-import { describeSource, loadConfig, maskSecret } from "../config/load.js";
+import { checkLeaseAndHeartbeat, loadConfig } from "../config/load.js";
 import type { ReproqConfig } from "../config/schema.js";
 import { type Connection, connect } from "../db/connect.js";
 import { assertSchemaName } from "../db/names.js";
@@ -66,14 +66,7 @@ export async function setUpWorker(options: WorkerOptions): Promise<WorkerSetup> 
       ? pino({ enabled: false })
       : (options.logger ?? pino({ base: { role: "worker" } }, pino.destination(2)));
   if (!config.databaseUrl && !appPool) throw new ConfigError(WORKER_NO_DATABASE);
-  if (config.heartbeatInterval >= config.leaseDuration) {
-    // Only a given heartbeatInterval gets here: one left unset follows the lease (loadConfig).
-    const shown = (key: "heartbeatInterval" | "leaseDuration") =>
-      `${maskSecret(key, config[key])}, ${describeSource(resolved, key, cwd)}`;
-    throw new ConfigError(
-      `heartbeatInterval (${shown("heartbeatInterval")}) must be shorter than leaseDuration (${shown("leaseDuration")}); give a shorter heartbeat interval, or leave it unset to use a third of the lease`,
-    );
-  }
+  checkLeaseAndHeartbeat(resolved, cwd);
   if (config.tasks?.length) await importTaskModules(config.tasks, cwd);
   if (registeredTasks().length === 0) {
     throw new ConfigError(

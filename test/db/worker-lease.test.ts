@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config/load.js";
 import { task } from "../../src/index.js";
 import { setUpWorker } from "../../src/worker/bootstrap.js";
+import { lines, runCli } from "../support/cli.js";
 import { useTestDatabase } from "../support/db.js";
 
 const ctx = useTestDatabase();
@@ -49,5 +50,16 @@ describe("lease and heartbeat", () => {
     ).rejects.toThrow(
       "heartbeatInterval (10s, code) must be shorter than leaseDuration (5s, code); give a shorter heartbeat interval, or leave it unset to use a third of the lease",
     );
+  });
+
+  it("names the flags of a refused pair on the command line", async () => {
+    const result = await runCli(
+      ["worker", "--dsn", ctx.db.url, "--lease-duration", "5s", "--heartbeat-interval", "10s"],
+      { cwd },
+    );
+    expect(result.code).toBe(2);
+    expect(lines(result.stderr)).toEqual([
+      "reproq: heartbeatInterval (10s, flag --heartbeat-interval) must be shorter than leaseDuration (5s, flag --lease-duration); give a shorter heartbeat interval, or leave it unset to use a third of the lease",
+    ]);
   });
 });
