@@ -121,7 +121,11 @@ export class ResultUnavailableError extends ReproqError {
  */
 export function errorWithin(error: unknown, where: string): Error {
   if (error instanceof ReproqError) {
-    if (!error.message.startsWith(where)) error.message = `${where}: ${error.message}`;
+    if (!error.message.startsWith(where)) {
+      const message = `${where}: ${error.message}`;
+      if (error.stack) error.stack = error.stack.replace(error.message, message);
+      error.message = message;
+    }
     return error;
   }
   const message = error instanceof Error ? error.message : String(error);

@@ -37,6 +37,7 @@ describe("bulkEnqueue errors name the item", () => {
     expect(error).toBeInstanceOf(PayloadError);
     expect((error as PayloadError).message).toMatch(/^item 3 task "errors\.echo": args\[0\]\.save: /);
     expect((error as PayloadError).path).toBe("args[0].save");
+    expect((error as PayloadError).stack).toContain('item 3 task "errors.echo": args[0].save');
     expect(await count("errors.echo")).toBe(0);
   });
 
