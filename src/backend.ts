@@ -12,17 +12,18 @@ import { assertSchemaName } from "./db/names.js";
 import { disableClientPreparedStatements, mapDatabaseError, type Queryable } from "./db/pool.js";
 import { RunFeed } from "./db/run-feed.js";
 import { withClientTransaction, withTransaction } from "./db/transaction.js";
-import type { EnqueueOptions, TaskDefinition } from "./definition.js";
+import { checkOptionKeys, type EnqueueOptions, type TaskDefinition } from "./definition.js";
 import {
   ConflictError,
   ConnectionError,
+  errorWithin,
   InvalidInputError,
   TaskResultNotFoundError,
   WaitTimeoutError,
 } from "./errors.js";
 import { parseRunId, type RunIdInput } from "./ids.js";
 import { type Provenance, resolveProvenance } from "./provenance.js";
-import { type RunBase, resolveBase, resolveWithBase } from "./resolve-run.js";
+import { type RunBase, type RunRow, resolveBase, resolveWithBase } from "./resolve-run.js";
 import { type ResultSource, TaskResult } from "./result.js";
 import { type MigrateResult, type MigrationStatus, migrationStatus, runMigrations } from "./sql/migrate.js";
 import {
@@ -85,6 +86,33 @@ function newPrepareCache(state: BackendState): PrepareCache {
   return { bases: new Map(), provenanceJson: JSON.stringify(state.provenance) };
 }
 
+/**
+ * The argument-independent part is resolved once per task and options object (an omitted options
+ * argument counts as one), so a bulk of one task validates its options once, naming the first item.
+ */
+function resolveCached(
+  config: ReproqConfig,
+  cache: PrepareCache,
+  definition: TaskDefinition,
+  options: EnqueueOptions | undefined,
+  args: readonly unknown[],
+  where: string,
+  workflow: { id: string; step: number } | undefined,
+): { base: RunBase; run: RunRow } {
+  let byOptions = cache.bases.get(definition);
+  if (byOptions === undefined) {
+    byOptions = new Map();
+    cache.bases.set(definition, byOptions);
+  }
+  let base = byOptions.get(options);
+  if (base === undefined) {
+    base = resolveBase(definition, options ?? {}, config, where);
+    byOptions.set(options, base);
+  }
+  const run = resolveWithBase(base, args, where, workflow ?? null, config.maxPayloadBytes);
+  return { base, run };
+}
+
 /** Fallback re-check while waiting, in case a notification was missed (it never replaces NOTIFY). */
 const WAIT_RECHECK_MS = 5000;
 const DEDUP_RETRIES = 5;
@@ -114,7 +142,9 @@ export class Backend implements ResultSource {
   #ready(): Promise<BackendState> {
     if (this.#closed)
       return Promise.reject(
-        new ConnectionError("this backend was closed; call configure() or use getBackend() again"),
+        new ConnectionError(
+          `backend "${this.alias}" was used after close(); close() is final, so call configure() first to open a new backend`,
+        ),
       );
     this.#state ??= this.#init();
     return this.#state;
@@ -203,6 +233,7 @@ export class Backend implements ResultSource {
     if (!Array.isArray(items)) {
       throw new InvalidInputError("bulkEnqueue: expected an array of [task, args, options?] items");
     }
+    checkOptionKeys(options, ["client"], "option", "bulkEnqueue");
     return this.#enqueueMany(items as readonly AnyBulkItem[], options.client, true);
   }
 
@@ -452,19 +483,14 @@ export class Backend implements ResultSource {
       );
     }
     const where = `${label ? `${label} ` : ""}task "${definition.name}"`;
-    // The argument-independent part is resolved once per task and options object (an omitted options
-    // argument counts as one), so a bulk of one task validates its options once, naming the first item.
-    let byOptions = cache.bases.get(definition);
-    if (byOptions === undefined) {
-      byOptions = new Map();
-      cache.bases.set(definition, byOptions);
+    let resolved: { base: RunBase; run: RunRow };
+    try {
+      resolved = resolveCached(state.config, cache, definition, options, args, where, workflow);
+    } catch (error) {
+      // Encoding errors and key functions do not know which item they are about.
+      throw errorWithin(error, where);
     }
-    let base = byOptions.get(options);
-    if (base === undefined) {
-      base = resolveBase(definition, options ?? {}, state.config, where);
-      byOptions.set(options, base);
-    }
-    const run = resolveWithBase(base, args, where, workflow ?? null, state.config.maxPayloadBytes);
+    const { base, run } = resolved;
     return {
       queueName: base.queue,
       priority: base.priority,

@@ -4,6 +4,8 @@
  * imports nothing that enqueues or runs, so resolve-run, the registry, the backend and the worker
  * can all depend on it without a loop back through task().
  */
+
+import { didYouMean } from "./config/suggest.js";
 import type { Queryable } from "./db/pool.js";
 import { type Duration, parseDuration } from "./duration.js";
 import { InvalidInputError } from "./errors.js";
@@ -75,6 +77,58 @@ export interface TaskDefinition<A extends unknown[] = unknown[], R = unknown> ex
   getResult(id: RunIdInput): Promise<TaskResult<R>>;
 }
 
+// Every option key, so a misspelled one (plain JavaScript has no type check) is refused by name.
+const TASK_OPTION_KEYS = Object.keys({
+  queue: true,
+  priority: true,
+  maxAttempts: true,
+  timeout: true,
+  expiresIn: true,
+  takesContext: true,
+  concurrency: true,
+  retry: true,
+  lockKey: true,
+} satisfies Record<keyof TaskOptions, true>);
+
+export const ENQUEUE_OPTION_KEYS = Object.keys({
+  runAfter: true,
+  priority: true,
+  queue: true,
+  lockKey: true,
+  concurrencyKey: true,
+  concurrencyLimit: true,
+  expiresIn: true,
+  maxAttempts: true,
+  timeout: true,
+  client: true,
+} satisfies Record<keyof EnqueueOptions, true>);
+
+/**
+ * Refuses an options value that is not an object or has a key outside `known`, naming the key and
+ * the closest known one. `what` names the options in the message, e.g. "option" or "retry option".
+ */
+export function checkOptionKeys(
+  options: unknown,
+  known: readonly string[],
+  what: string,
+  where: string,
+): void {
+  if (options === null || typeof options !== "object" || Array.isArray(options)) {
+    throw new InvalidInputError(`${where}: ${what}s must be an object, got ${String(options)}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) {
+      const hint = didYouMean(key, known) || `; known ${what}s: ${known.join(", ")}`;
+      throw new InvalidInputError(`${where}: unknown ${what} "${key}"${hint}`);
+    }
+  }
+}
+
+/** Refuses enqueue options (`.using()`, a bulk item's third element) with an unknown key. */
+export function checkEnqueueOptionKeys(options: unknown, where: string): void {
+  checkOptionKeys(options, ENQUEUE_OPTION_KEYS, "enqueue option", where);
+}
+
 export const TASK_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,199}$/;
 
 export function validatePriority(priority: unknown, where: string): number {
@@ -95,8 +149,15 @@ export function validateMaxAttempts(value: unknown, where: string): number {
   return value;
 }
 
+const MAX_QUEUE_NAME = 200;
+
 export function validateQueueName(queue: unknown, where: string): string {
-  if (typeof queue !== "string" || queue.trim() === "" || queue.length > 200 || /\s/.test(queue)) {
+  if (typeof queue === "string" && queue.length > MAX_QUEUE_NAME) {
+    throw new InvalidInputError(
+      `${where}: queue name is ${queue.length} characters, over the limit of ${MAX_QUEUE_NAME}; use a shorter name (${JSON.stringify(`${queue.slice(0, 20)}...`)})`,
+    );
+  }
+  if (typeof queue !== "string" || queue.trim() === "" || /\s/.test(queue)) {
     throw new InvalidInputError(
       `${where}: queue must be a non-empty name without spaces, got ${JSON.stringify(queue)}`,
     );
@@ -122,12 +183,14 @@ export function timeoutToSeconds(timeout: Duration, where: string): number {
 
 export function validateOptions<A extends unknown[]>(name: string, options: TaskOptions<A>): void {
   const where = `task "${name}"`;
+  checkOptionKeys(options, TASK_OPTION_KEYS, "option", where);
   if (options.queue !== undefined) validateQueueName(options.queue, where);
   if (options.priority !== undefined) validatePriority(options.priority, where);
   if (options.maxAttempts !== undefined) validateMaxAttempts(options.maxAttempts, where);
   if (options.timeout !== undefined) timeoutToSeconds(options.timeout, where);
   if (options.expiresIn !== undefined) parseDuration(options.expiresIn, { name: `${where}: expiresIn` });
   if (options.retry !== undefined) {
+    checkOptionKeys(options.retry, ["base", "cap", "jitter"], "retry option", where);
     if (options.retry.base !== undefined) parseDuration(options.retry.base, { name: `${where}: retry.base` });
     if (options.retry.cap !== undefined) parseDuration(options.retry.cap, { name: `${where}: retry.cap` });
     const jitter = options.retry.jitter;
@@ -136,6 +199,7 @@ export function validateOptions<A extends unknown[]>(name: string, options: Task
     }
   }
   if (options.concurrency !== undefined) {
+    checkOptionKeys(options.concurrency, ["key", "limit"], "concurrency option", where);
     if (typeof options.concurrency.key !== "function") {
       throw new InvalidInputError(`${where}: concurrency.key must be a function of the task's arguments`);
     }

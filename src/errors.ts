@@ -121,3 +121,22 @@ export class ResultUnavailableError extends ReproqError {
     this.status = status;
   }
 }
+
+/**
+ * The error with `where` (e.g. `item 3 task "emails.send"`) in front of its message, so a failure
+ * deep in encoding or a key function still names the item it came from. A ReproqError keeps its
+ * class, code and path (its message gains the prefix once); anything else becomes an
+ * InvalidInputError with the original as its cause.
+ */
+export function errorWithin(error: unknown, where: string): Error {
+  if (error instanceof ReproqError) {
+    if (!error.message.startsWith(where)) {
+      const message = `${where}: ${error.message}`;
+      if (error.stack) error.stack = error.stack.replace(error.message, message);
+      error.message = message;
+    }
+    return error;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new InvalidInputError(`${where}: ${message}`, { cause: error });
+}

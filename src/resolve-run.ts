@@ -10,6 +10,7 @@ import { buildSpec, canonicalSpecTail, type RunSpec, type SpecTailInput, specHas
 import { checkPayloadBytes, encodeArgs, type JsonValue } from "./codec/tagged.js";
 import type { ReproqConfig } from "./config/schema.js";
 import {
+  checkEnqueueOptionKeys,
   type EnqueueOptions,
   type TaskDefinition,
   timeoutToSeconds,
@@ -127,6 +128,7 @@ export function resolveBase(
   config: ResolveConfig,
   where: string,
 ): RunBase {
+  checkEnqueueOptionKeys(options, where);
   const taskOptions = definition.options;
   const queue = validateQueueName(options.queue ?? taskOptions.queue ?? config.defaultQueue, where);
   if (config.allowedQueues && !config.allowedQueues.includes(queue)) {

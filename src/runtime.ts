@@ -5,6 +5,7 @@
 import type pg from "pg";
 import { Backend } from "./backend.js";
 import { CONFIG_KEYS, type ReproqConfigInput } from "./config/schema.js";
+import { didYouMean } from "./config/suggest.js";
 import { ConfigError, InvalidInputError } from "./errors.js";
 import { parseRunId, type RunIdInput } from "./ids.js";
 import type { TaskResult } from "./result.js";
@@ -37,8 +38,9 @@ export function configure(options: ConfigureOptions = {}): void {
   }
   for (const key of Object.keys(options)) {
     if (!EXTRA_KEYS.has(key) && !(CONFIG_KEYS as string[]).includes(key)) {
+      const known = [...CONFIG_KEYS, ...EXTRA_KEYS];
       throw new ConfigError(
-        `unknown setting "${key}" in configure(); known settings: ${[...CONFIG_KEYS, ...EXTRA_KEYS].join(", ")}`,
+        `unknown setting "${key}" in configure()${didYouMean(key, known) || `; known settings: ${known.join(", ")}`}`,
       );
     }
   }
@@ -73,9 +75,10 @@ export async function migrate(): Promise<MigrateResult> {
   return getBackend().migrate();
 }
 
-/** Closes every pool and listener Reproq opened. */
+/**
+ * Closes every pool and listener Reproq opened. It is final: the closed backends stay in place, so
+ * a later enqueue fails plainly instead of opening a new pool; configure() starts afresh.
+ */
 export async function close(): Promise<void> {
-  const open = [...backends.values()];
-  backends.clear();
-  await Promise.all(open.map((b) => b.close()));
+  await Promise.all([...backends.values()].map((b) => b.close()));
 }

@@ -5,6 +5,7 @@
 import type { TaskContext } from "./context.js";
 import {
   type ConfiguredTask,
+  checkEnqueueOptionKeys,
   type EnqueueOptions,
   TASK_NAME,
   type TaskDefinition,
@@ -41,8 +42,18 @@ function makeConfigured<A extends unknown[], R>(
     definition,
     enqueueOptions: frozen,
     enqueue: async (...args: A) => getBackend().enqueue(definition, args, frozen),
-    using: (more: EnqueueOptions<A>) => makeConfigured(definition, { ...frozen, ...more }),
+    using: (more: EnqueueOptions<A>) => withOptions(definition, frozen, more),
   };
+}
+
+/** `.using(more)`: unknown keys are refused here, where they were written, not at enqueue. */
+function withOptions<A extends unknown[], R>(
+  definition: TaskDefinition<A, R>,
+  base: EnqueueOptions<A>,
+  more: EnqueueOptions<A>,
+): ConfiguredTask<A, R> {
+  checkEnqueueOptionKeys(more, `task "${definition.name}" .using()`);
+  return makeConfigured(definition, { ...base, ...more });
 }
 
 type Handler<A extends unknown[], R> = (...args: A) => R;
@@ -87,7 +98,7 @@ export function task(
       return definition;
     },
     enqueue: async (...args: unknown[]) => getBackend().enqueue(definition, args, {}),
-    using: (enqueueOptions: EnqueueOptions) => makeConfigured(definition, enqueueOptions),
+    using: (enqueueOptions: EnqueueOptions) => withOptions(definition, {}, enqueueOptions),
     getResult: async (id: RunIdInput) => getBackend().getResult(id),
   };
   registerTask(definition);

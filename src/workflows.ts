@@ -7,7 +7,12 @@
 import { randomUUID } from "node:crypto";
 import type { BulkItem } from "./backend.js";
 import type { Queryable } from "./db/pool.js";
-import type { EnqueueOptions, TaskDefinition } from "./definition.js";
+import {
+  checkOptionKeys,
+  ENQUEUE_OPTION_KEYS,
+  type EnqueueOptions,
+  type TaskDefinition,
+} from "./definition.js";
 import { InvalidInputError } from "./errors.js";
 import type { TaskResult } from "./result.js";
 import { getBackend } from "./runtime.js";
@@ -133,6 +138,7 @@ export function chain<const T extends readonly AnyStep[]>(...steps: T & CheckedC
   return {
     kind: "chain",
     async enqueue(options = {}) {
+      checkWorkflowOptions(options, "chain");
       if (list.length === 0) throw new InvalidInputError("chain: expected at least one step");
       const steps = list.map((step, i) => normalizeStep(step, `chain step ${i}`, true));
       if (steps[0]!.pipe) {
@@ -163,6 +169,7 @@ export function group<const T extends readonly AnyStep[]>(...steps: T & CheckedS
   return {
     kind: "group",
     async enqueue(options = {}) {
+      checkWorkflowOptions(options, "group");
       const items = list.map((step, i) => normalizeStep(step, `group step ${i}`, false).item);
       if (items.length === 0) return [];
       const backend = getBackend();
@@ -188,6 +195,7 @@ export function chord<const T extends readonly AnyStep[], const C extends AnySte
   return {
     kind: "chord",
     async enqueue(options = {}) {
+      checkWorkflowOptions(options, "chord");
       const items = list.map((step, i) => normalizeStep(step, `chord step ${i}`, false).item);
       items.push(normalizeStep(callback, "chord callback", false).item);
       const backend = getBackend();
@@ -217,6 +225,13 @@ function isTask(value: unknown): value is TaskDefinition {
   );
 }
 
+const STEP_OPTION_KEYS = [...ENQUEUE_OPTION_KEYS, "pipe"];
+
+/** A workflow's .enqueue() options: only `client`; a misspelled key is refused by name. */
+function checkWorkflowOptions(options: unknown, kind: string): void {
+  checkOptionKeys(options, ["client"], "option", `${kind} .enqueue()`);
+}
+
 /** A step as a bulk item plus its pipe flag; shape errors name the step. */
 function normalizeStep(step: unknown, where: string, chainStep: boolean): { item: AnyItem; pipe: boolean } {
   if (isTask(step)) return { item: [step, []] as unknown as AnyItem, pipe: false };
@@ -232,6 +247,7 @@ function normalizeStep(step: unknown, where: string, chainStep: boolean): { item
   if ("client" in rest) {
     throw new InvalidInputError(`${where}: give client to .enqueue({ client }), not to a step`);
   }
+  checkOptionKeys(rest, STEP_OPTION_KEYS, "step option", where);
   if (pipe !== undefined && typeof pipe !== "boolean") {
     throw new InvalidInputError(`${where}: pipe must be true or false`);
   }

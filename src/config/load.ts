@@ -21,13 +21,16 @@ import {
   type SettingKind,
   settingFor,
 } from "./schema.js";
+import { didYouMean } from "./suggest.js";
 
 export type ConfigSource =
   | { kind: "default" }
   | { kind: "file"; path: string }
   | { kind: "env"; name: string }
   | { kind: "flag"; name: string }
-  | { kind: "code" };
+  | { kind: "code" }
+  /** Computed from another setting because it was not given (heartbeatInterval from leaseDuration). */
+  | { kind: "derived"; from: ConfigKey };
 
 export interface ResolvedConfig {
   values: ReproqConfig;
@@ -128,9 +131,36 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Resol
     sources[known] = source;
   }
 
+  deriveHeartbeat(values, sources);
   const resolved: ResolvedConfig = { values: values as ReproqConfig, sources };
   if (file !== undefined) resolved.file = file;
   return resolved;
+}
+
+/**
+ * A heartbeatInterval that was not given follows the lease: at most a third of leaseDuration, so a
+ * shorter `--lease-duration` alone is valid. One that was given is kept (the worker refuses a bad pair).
+ */
+function deriveHeartbeat(values: Record<string, unknown>, sources: Record<ConfigKey, ConfigSource>): void {
+  if (sources.heartbeatInterval.kind !== "default") return;
+  const third = Math.max(1, Math.floor((values.leaseDuration as number) / 3));
+  if ((values.heartbeatInterval as number) <= third) return;
+  values.heartbeatInterval = third;
+  sources.heartbeatInterval = { kind: "derived", from: "leaseDuration" };
+}
+
+/**
+ * A worker's heartbeat must come well inside its lease. Only a given heartbeatInterval can fail
+ * this (one left unset follows the lease); the message names both values and where they came from.
+ */
+export function checkLeaseAndHeartbeat(resolved: ResolvedConfig, cwd: string): void {
+  const { heartbeatInterval, leaseDuration } = resolved.values;
+  if (heartbeatInterval < leaseDuration) return;
+  const shown = (key: "heartbeatInterval" | "leaseDuration") =>
+    `${maskSecret(key, resolved.values[key])}, ${renderSource(resolved.sources[key], cwd)}`;
+  throw new ConfigError(
+    `heartbeatInterval (${shown("heartbeatInterval")}) must be shorter than leaseDuration (${shown("leaseDuration")}); give a shorter heartbeat interval, or leave it unset to use a third of the lease`,
+  );
 }
 
 /** Rows for `reproq config --explain`; secrets are masked. Paths show relative to `cwd` (default process.cwd()). */
@@ -323,46 +353,9 @@ function coerceText(kind: SettingKind, text: string): Coerced {
 
 function requireKnownKey(key: string, place: string): ConfigKey {
   if (isConfigKey(key)) return key;
-  const suggestion = suggestKey(key);
   throw new ConfigError(
-    `unknown setting "${key}" in ${place}${suggestion ? `; did you mean "${suggestion}"?` : ""}`,
+    `unknown setting "${key}" in ${place}${didYouMean(key, CONFIG_KEYS, (candidate) => SETTINGS[candidate as ConfigKey].env)}`,
   );
-}
-
-/** Closest known key: same letters ignoring case and separators, an env var name, or a small edit away. */
-function suggestKey(key: string): string | undefined {
-  const normalized = normalizeKey(key);
-  for (const candidate of CONFIG_KEYS) {
-    if (normalizeKey(candidate) === normalized) return candidate;
-    if (SETTINGS[candidate].env.includes(key)) return candidate;
-  }
-  let best: string | undefined;
-  let bestDistance = Math.max(2, Math.floor(key.length / 3)) + 1;
-  for (const candidate of CONFIG_KEYS) {
-    const distance = editDistance(normalized, normalizeKey(candidate));
-    if (distance < bestDistance) {
-      best = candidate;
-      bestDistance = distance;
-    }
-  }
-  return best;
-}
-
-function normalizeKey(key: string): string {
-  return key.toLowerCase().replace(/[^a-z0-9]/g, "");
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + cost);
-    }
-    previous = current;
-  }
-  return previous[b.length]!;
 }
 
 // ---------------------------------------------------------------------------
@@ -385,6 +378,8 @@ function renderSource(source: ConfigSource, cwd: string): string {
       return `flag ${source.name}`;
     case "code":
       return "code";
+    case "derived":
+      return `derived from ${source.from}`;
   }
 }
 
@@ -430,7 +425,11 @@ function formatDuration(ms: number): string {
 }
 
 function describeGot(key: string, value: unknown): string {
-  if (isSecretKey(key) && typeof value === "string") return JSON.stringify(maskSecret(key, value));
+  if (isSecretKey(key) && typeof value === "string") {
+    // A masked URL still shows what is wrong with it; anything else is not shown at all.
+    if (value.includes("://")) return JSON.stringify(maskSecret(key, value));
+    return `a value that is not a URL (${value.length} characters, not shown as it may hold a password); write it as postgres://user:password@host:5432/database`;
+  }
   return describe(value);
 }
 

@@ -143,7 +143,7 @@ export const SETTINGS = {
     default: 1_048_576,
     env: ["REPROQ_MAX_PAYLOAD_BYTES"],
     expected: "a positive integer",
-    description: "Largest encoded payload (arguments) accepted, in bytes.",
+    description: "Largest encoded payload (arguments, and a task's return value) accepted, in bytes.",
   }),
   preparedStatements: setting({
     type: z.boolean(),
@@ -332,6 +332,14 @@ export const SETTINGS = {
     expected: '"beat", "cron" or "pg_cron"',
     description:
       "How this deployment runs periodic tasks (unset means beat): reproq beat, reproq schedule from crontab, or pg_cron jobs (beat then refuses to run).",
+  }),
+  connectTimeout: setting({
+    type: duration,
+    kind: "duration",
+    default: 10_000,
+    env: ["REPROQ_CONNECT_TIMEOUT"],
+    expected: 'a positive duration such as "10s"',
+    description: "How long opening a connection to PostgreSQL may take before it fails.",
   }),
   applicationName: setting({
     type: z.string(),

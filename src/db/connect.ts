@@ -16,7 +16,7 @@ import { createPool, disablePreparedStatements } from "./pool.js";
 
 export type ConnectionConfig = Pick<
   ReproqConfig,
-  "databaseUrl" | "poolSize" | "applicationName" | "preparedStatements"
+  "databaseUrl" | "poolSize" | "applicationName" | "preparedStatements" | "connectTimeout"
 >;
 
 export interface ConnectOptions {
@@ -72,6 +72,7 @@ export function connect(options: ConnectOptions): Connection {
       max,
       applicationName,
       preparedStatements: config.preparedStatements,
+      connectTimeoutMs: config.connectTimeout,
     });
     // The application's connection settings (host, user, ssl ...), with this role's size and name.
     if (appPool) Object.assign(pool.options, appPool.options, { max, application_name: applicationName });
@@ -80,6 +81,7 @@ export function connect(options: ConnectOptions): Connection {
     url: appPool ? undefined : config.databaseUrl,
     clientConfig: appPool ? (appPool.options as pg.ClientConfig) : undefined,
     applicationName,
+    connectTimeoutMs: config.connectTimeout,
   });
   let closing: Promise<void> | null = null;
   return {

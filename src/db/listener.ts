@@ -5,6 +5,7 @@
  */
 import pg from "pg";
 import { quoteIdent } from "./names.js";
+import { DEFAULT_CONNECT_TIMEOUT_MS, noteConnectFailure } from "./pool.js";
 
 export type NotificationHandler = (payload: string) => void;
 
@@ -13,6 +14,8 @@ export interface ListenerOptions {
   /** Used when no URL is known (e.g. configure({ pool })): the pool's connection settings. */
   clientConfig?: pg.ClientConfig;
   applicationName?: string;
+  /** How long opening the connection may take (the connectTimeout setting); default 10 s. */
+  connectTimeoutMs?: number;
   onReconnect?: () => void;
 }
 
@@ -67,12 +70,14 @@ export class Listener {
     if (this.#client) return this.#client;
     if (this.#connecting) return this.#connecting;
     this.#connecting = (async () => {
-      const client = new pg.Client({
+      const config: pg.ClientConfig = {
         ...(this.#options.clientConfig ?? {}),
         ...(this.#options.url ? { connectionString: this.#options.url } : {}),
         application_name: `${this.#options.applicationName ?? "reproq"}:listener`,
         keepAlive: true,
-      });
+        connectionTimeoutMillis: this.#options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+      };
+      const client = new pg.Client(config);
       client.on("notification", (msg) => {
         const handlers = this.#handlers.get(msg.channel);
         if (!handlers) return;
@@ -89,7 +94,7 @@ export class Listener {
       } catch (error) {
         client.removeAllListeners("end");
         await client.end().catch(() => {});
-        throw error;
+        throw noteConnectFailure(error, config);
       }
       this.#client = client;
       return client;

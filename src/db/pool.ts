@@ -15,15 +15,66 @@ export interface PoolOptions {
   applicationName?: string;
   /** Named prepared statements on this pool's connections (the preparedStatements setting); default true. */
   preparedStatements?: boolean;
+  /** How long opening a connection may take (the connectTimeout setting); default 10 s. */
+  connectTimeoutMs?: number;
+}
+
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
+/** Where a failed connection was going, by error: "host:port, connect timeout 10s". */
+const connectTargets = new WeakMap<object, string>();
+
+/** "host:port, connect timeout N" for `config`, as the driver resolves it (URL, PG* variables, defaults). */
+export function connectTarget(config: pg.ClientConfig): string {
+  const resolved = new pg.Client(config) as unknown as { host: string; port: number };
+  const ms = config.connectionTimeoutMillis ?? 0;
+  const timeout = ms === 0 ? "none" : ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+  return `${resolved.host}:${resolved.port}, connect timeout ${timeout}`;
+}
+
+/** Records that `error` happened opening a connection with `config`, for mapDatabaseError's message. */
+export function noteConnectFailure(error: unknown, config: pg.ClientConfig): unknown {
+  if (error !== null && typeof error === "object" && !connectTargets.has(error)) {
+    connectTargets.set(error, connectTarget(config));
+  }
+  return error;
+}
+
+type ConnectCallback = (
+  error: Error | undefined,
+  client: pg.PoolClient | undefined,
+  done: () => void,
+) => void;
+
+/**
+ * Errors of opening the pool's connections (queries go through connect() too) name the target, read
+ * from the pool's options when it fails (connect() may copy another pool's settings in first).
+ */
+function noteConnectFailures(pool: pg.Pool): void {
+  const connect = pool.connect.bind(pool) as (
+    callback?: ConnectCallback,
+  ) => Promise<pg.PoolClient> | undefined;
+  (pool as unknown as { connect: unknown }).connect = (callback?: ConnectCallback) => {
+    if (callback) {
+      return connect((error, client, done) =>
+        callback(error && (noteConnectFailure(error, pool.options) as Error), client, done),
+      );
+    }
+    return connect()!.catch((error: unknown) => {
+      throw noteConnectFailure(error, pool.options);
+    });
+  };
 }
 
 export function createPool(options: PoolOptions): pg.Pool {
+  const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const pool = new pg.Pool({
     connectionString: options.url,
     max: options.max ?? 10,
     application_name: options.applicationName ?? "reproq",
-    connectionTimeoutMillis: 10_000,
+    connectionTimeoutMillis: connectTimeoutMs,
   });
+  noteConnectFailures(pool);
   // An idle client that loses its connection must not crash the process; the next query reconnects.
   pool.on("error", () => {});
   if (options.preparedStatements === false) disablePreparedStatements(pool);
@@ -101,7 +152,10 @@ export function mapDatabaseError(error: unknown, schema?: string): unknown {
     code === "28000" ||
     /Connection terminated|connection timeout|timeout exceeded when trying to connect/i.test(message)
   ) {
-    return new ConnectionError(`cannot reach PostgreSQL: ${message}`, { cause: error });
+    const target = error !== null && typeof error === "object" ? connectTargets.get(error) : undefined;
+    return new ConnectionError(`cannot reach PostgreSQL${target ? ` at ${target}` : ""}: ${message}`, {
+      cause: error,
+    });
   }
   return error;
 }

@@ -10,11 +10,17 @@ import { canonicalJson } from "../codec/canonical.js";
 import type { JsonValue } from "../codec/tagged.js";
 import type { ReproqConfig } from "../config/schema.js";
 import { mapDatabaseError } from "../db/pool.js";
-import type { TaskDefinition } from "../definition.js";
+import { checkOptionKeys, type TaskDefinition } from "../definition.js";
 import { InvalidInputError } from "../errors.js";
 import { getBackend } from "../runtime.js";
 import { disableMissingCodeSchedules, selectSchedules, upsertScheduleRow } from "../sql/schedules.js";
-import { type CatchUpPolicy, prepareSchedule, validateScheduleName } from "./schedules.js";
+import {
+  type CatchUpPolicy,
+  checkScheduleInput,
+  prepareSchedule,
+  type ScheduleInput,
+  validateScheduleName,
+} from "./schedules.js";
 
 export interface RecurringOptions<A extends unknown[]> {
   /** Cron expression (5 fields, or 6 with leading seconds). */
@@ -37,6 +43,33 @@ interface RecurringEntry {
 
 const entries = new Map<string, RecurringEntry>();
 
+const RECURRING_OPTION_KEYS = Object.keys({
+  schedule: true,
+  key: true,
+  args: true,
+  timezone: true,
+  queue: true,
+  priority: true,
+  catchUp: true,
+} satisfies Record<keyof RecurringOptions<unknown[]>, true>);
+
+function scheduleInput(
+  key: string,
+  definition: TaskDefinition,
+  options: RecurringOptions<unknown[]>,
+): ScheduleInput {
+  return {
+    name: key,
+    cron: options.schedule,
+    task: definition,
+    args: options.args,
+    timezone: options.timezone,
+    queue: options.queue,
+    priority: options.priority,
+    catchUp: options.catchUp,
+  };
+}
+
 /** Registers a code-defined schedule for `definition` and returns the definition unchanged. */
 export function recurring<A extends unknown[], R>(
   definition: TaskDefinition<A, R>,
@@ -45,7 +78,12 @@ export function recurring<A extends unknown[], R>(
   if (!definition || typeof definition.name !== "string" || typeof definition.handler !== "function") {
     throw new InvalidInputError("recurring: the first argument must be a task created with task()");
   }
-  const key = validateScheduleName(options?.key);
+  checkOptionKeys(options, RECURRING_OPTION_KEYS, "recurring option", "recurring");
+  const key = validateScheduleName(options.key);
+  // Cron, timezone, args, queue and priority fail here, where they are written, not at the next sync.
+  checkScheduleInput(
+    scheduleInput(key, definition as unknown as TaskDefinition, options as RecurringOptions<unknown[]>),
+  );
   const existing = entries.get(key);
   if (existing && existing.definition !== (definition as unknown as TaskDefinition)) {
     throw new InvalidInputError(`recurring: key "${key}" is used by two tasks; schedule keys must be unique`);
@@ -90,20 +128,7 @@ export async function syncRecurringIn(
 ): Promise<SyncResult> {
   // Everything is validated before the database is touched: one bad schedule changes nothing.
   const writes = [...entries.values()].map((e) =>
-    prepareSchedule(
-      {
-        name: e.key,
-        cron: e.options.schedule,
-        task: e.definition,
-        args: e.options.args,
-        timezone: e.options.timezone,
-        queue: e.options.queue,
-        priority: e.options.priority,
-        catchUp: e.options.catchUp,
-      },
-      config,
-      "code",
-    ),
+    prepareSchedule(scheduleInput(e.key, e.definition, e.options), config, "code"),
   );
   const result: SyncResult = { added: [], updated: [], unchanged: [], disabled: [], conflicts: [] };
   const client = await pool.connect();

@@ -1,7 +1,7 @@
 import { decodeArgs, encodeArgs, type JsonValue } from "../codec/tagged.js";
 import type { ReproqConfig } from "../config/schema.js";
 import { guarded, type Queryable } from "../db/pool.js";
-import type { TaskDefinition } from "../definition.js";
+import { checkOptionKeys, type TaskDefinition, validatePriority, validateQueueName } from "../definition.js";
 import { InvalidInputError, ScheduleNotFoundError } from "../errors.js";
 import { getTask } from "../registry.js";
 import { resolveRun } from "../resolve-run.js";
@@ -16,7 +16,7 @@ import {
   setScheduleEnabled,
   upsertScheduleRow,
 } from "../sql/schedules.js";
-import { parseCron } from "./cron.js";
+import { type CronSchedule, parseCron } from "./cron.js";
 
 export type { CatchUpPolicy } from "../sql/schedules.js";
 
@@ -128,22 +128,49 @@ export function parsePayloadEnvelope(payload: unknown, where: string): JsonValue
   return (args ?? []) as JsonValue[];
 }
 
-/** Validates a schedule and computes everything stored with it (spec, hash, options, next tick). */
-export function prepareSchedule(
-  input: ScheduleInput,
-  config: SaveConfig,
-  source: "code" | "manual",
-  now: Date = new Date(),
-): Parameters<typeof upsertScheduleRow>[2] {
+const SCHEDULE_INPUT_KEYS = Object.keys({
+  name: true,
+  cron: true,
+  task: true,
+  args: true,
+  queue: true,
+  priority: true,
+  timezone: true,
+  enabled: true,
+  nextRunAt: true,
+  catchUp: true,
+} satisfies Record<keyof ScheduleInput, true>);
+
+/** What checkScheduleInput() found valid. */
+export interface CheckedSchedule {
+  name: string;
+  where: string;
+  cron: CronSchedule;
+  definition: TaskDefinition;
+  args: unknown[];
+  encodedArgs: JsonValue[];
+  catchUp: CatchUpPolicy;
+}
+
+/**
+ * Every check of a schedule that needs no configuration: name, cron and timezone, task, args
+ * (encodable), queue, priority, catch-up, enabled, nextRunAt. prepareSchedule() runs it first;
+ * recurring() runs it at the call, so a bad code-defined schedule fails where it is written.
+ */
+export function checkScheduleInput(input: ScheduleInput): CheckedSchedule {
   if (input === null || typeof input !== "object")
     throw new InvalidInputError("schedule: expected an options object");
   const name = validateScheduleName(input.name);
   const where = `schedule "${name}"`;
+  checkOptionKeys(input, SCHEDULE_INPUT_KEYS, "schedule option", where);
   const cron = parseCron(input.cron, input.timezone ?? "UTC", `${where}: cron`);
   const definition = resolveTask(input.task, where);
   if (input.args !== undefined && !Array.isArray(input.args))
     throw new InvalidInputError(`${where}: args must be an array`);
   const args = [...(input.args ?? [])];
+  const encodedArgs = encodeArgs(args);
+  if (input.queue !== undefined) validateQueueName(input.queue, where);
+  if (input.priority !== undefined) validatePriority(input.priority, where);
   const catchUp = input.catchUp ?? "one";
   if (!CATCH_UP_POLICIES.includes(catchUp)) {
     throw new InvalidInputError(
@@ -159,6 +186,17 @@ export function prepareSchedule(
   ) {
     throw new InvalidInputError(`${where}: nextRunAt must be a valid Date`);
   }
+  return { name, where, cron, definition, args, encodedArgs, catchUp };
+}
+
+/** Validates a schedule and computes everything stored with it (spec, hash, options, next tick). */
+export function prepareSchedule(
+  input: ScheduleInput,
+  config: SaveConfig,
+  source: "code" | "manual",
+  now: Date = new Date(),
+): Parameters<typeof upsertScheduleRow>[2] {
+  const { name, where, cron, definition, args, encodedArgs, catchUp } = checkScheduleInput(input);
   // Exactly the run `.enqueue(...args)` would make, with the schedule's queue and priority.
   const run = resolveRun(definition, args, { queue: input.queue, priority: input.priority }, config, where);
   const runOptions: ScheduleRunOptions = {
@@ -175,7 +213,7 @@ export function prepareSchedule(
     taskPath: definition.name,
     queueName: run.queue,
     priority: run.priority,
-    payloadJson: JSON.stringify({ args: encodeArgs(args) }),
+    payloadJson: JSON.stringify({ args: encodedArgs }),
     optionsJson: JSON.stringify(runOptions),
     specCanonical: run.canonical,
     specHash: run.hash,

@@ -3,6 +3,7 @@
  * keeps about it while it runs, the request the executor gets, the TaskContext a handler sees, and
  * how its result becomes a settle record (success, or a classified failure).
  */
+import { Buffer } from "node:buffer";
 import type pg from "pg";
 import type { Logger } from "pino";
 import { decodeArgs, encodeValue, type JsonValue } from "../codec/tagged.js";
@@ -161,6 +162,17 @@ export function returnJsonOf(value: unknown): string {
   return JSON.stringify(encodeValue(value, "returnValue"));
 }
 
+/** A return value is a payload too: over maxPayloadBytes, the attempt fails instead of storing it. */
+function checkReturnBytes(returnJson: string, maxPayloadBytes: number | undefined): void {
+  if (maxPayloadBytes === undefined || returnJson.length <= maxPayloadBytes / 3) return;
+  const bytes = Buffer.byteLength(returnJson, "utf8");
+  if (bytes > maxPayloadBytes) {
+    throw new Error(
+      `return value is ${bytes} bytes, over the limit of ${maxPayloadBytes} (maxPayloadBytes); store large results elsewhere and return a reference such as an id, or raise maxPayloadBytes`,
+    );
+  }
+}
+
 /** How an attempt ended, with the record to write for it (none when the lease was lost). */
 export type AttemptEnd =
   | { kind: "lost" }
@@ -203,6 +215,7 @@ export function endAttempt(
   result: ExecutionResult,
   classify: (row: ClaimedRunRow, error: unknown) => Classified,
   now = Date.now(),
+  maxPayloadBytes?: number,
 ): AttemptEnd {
   const { row } = inflight;
   if (
@@ -229,6 +242,7 @@ export function endAttempt(
   let returnJson: string;
   try {
     returnJson = returnJsonOf(result.value);
+    checkReturnBytes(returnJson, maxPayloadBytes);
   } catch (error) {
     return failureEnd(
       row,

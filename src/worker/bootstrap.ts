@@ -6,7 +6,7 @@
 import { hostname } from "node:os";
 import pino, { type Logger } from "pino";
 import { isBuiltinTask } from "../builtins.js";
-import { loadConfig } from "../config/load.js";
+import { checkLeaseAndHeartbeat, loadConfig } from "../config/load.js";
 import type { ReproqConfig } from "../config/schema.js";
 import { type Connection, connect } from "../db/connect.js";
 import { assertSchemaName } from "../db/names.js";
@@ -66,11 +66,7 @@ export async function setUpWorker(options: WorkerOptions): Promise<WorkerSetup> 
       ? pino({ enabled: false })
       : (options.logger ?? pino({ base: { role: "worker" } }, pino.destination(2)));
   if (!config.databaseUrl && !appPool) throw new ConfigError(WORKER_NO_DATABASE);
-  if (config.heartbeatInterval >= config.leaseDuration) {
-    throw new ConfigError(
-      `heartbeatInterval (${config.heartbeatInterval} ms) must be shorter than leaseDuration (${config.leaseDuration} ms)`,
-    );
-  }
+  checkLeaseAndHeartbeat(resolved, cwd);
   if (config.tasks?.length) await importTaskModules(config.tasks, cwd);
   if (registeredTasks().length === 0) {
     throw new ConfigError(

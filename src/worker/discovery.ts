@@ -3,9 +3,10 @@
  * configuration (never a path taken from the database) and runs only registered tasks
  * whose names the allow-list accepts.
  */
+import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import path from "node:path";
-import { pathToFileURL } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { glob } from "tinyglobby";
 import { ConfigError } from "../errors.js";
 
@@ -34,15 +35,41 @@ export async function importTaskModules(patterns: readonly string[], cwd: string
         await import(pathToFileURL(file).href);
       }
     } catch (error) {
-      throw new ConfigError(
-        `tasks: could not import ${file}: ${(error as Error)?.message ?? String(error)}`,
-        {
-          cause: error,
-        },
-      );
+      // One line: a TypeScript parse error names `file:line:column` on a line of its own.
+      let message = ((error as Error)?.message ?? String(error)).replace(/\s*\n\s*/g, " ").trim();
+      let at = error instanceof SyntaxError ? syntaxErrorLocation(error, file) : file;
+      const position = message.indexOf(`${file}:`);
+      if (at === file && position !== -1) {
+        at = message.slice(position).split(" ")[0]!;
+        message = `${message.slice(0, position)}${message.slice(position + at.length)}`.trim();
+      }
+      throw new ConfigError(`tasks: could not import ${at}: ${message}`, { cause: error });
     }
   }
   return files;
+}
+
+/**
+ * `file` with where its SyntaxError is: `file:line:column`, or `file (… in path:line)` when the
+ * error is in a module it imports. Node puts the location in the stack for a bad import binding but
+ * not for a parse error of an ES module; then `node --check` on the file reports it.
+ */
+function syntaxErrorLocation(error: SyntaxError, file: string): string {
+  const located = (where: string, line: string, column?: number) => {
+    const position = `${line}${column === undefined ? "" : `:${column}`}`;
+    return where === file ? `${file}:${position}` : `${file} (the error is in ${where}:${position})`;
+  };
+  const inStack = /^(file:\/\/\S+?|\/\S+?):(\d+)\n[^\n]*\n( *)\^/.exec(error.stack ?? "");
+  if (inStack) {
+    const where = inStack[1]!.startsWith("file:") ? fileURLToPath(inStack[1]!) : inStack[1]!;
+    return located(where, inStack[2]!, inStack[3]!.length + 1);
+  }
+  if (TS_EXTENSIONS.has(path.extname(file))) return file;
+  const check = spawnSync(process.execPath, ["--check", file], { encoding: "utf8", timeout: 10_000 });
+  if (check.status === 0)
+    return `${file} (the syntax error is in a module it imports; run node --check on those)`;
+  const found = /^(.+):(\d+)\n[^\n]*\n( *)\^/.exec(check.stderr ?? "");
+  return found ? located(found[1]!, found[2]!, found[3]!.length + 1) : file;
 }
 
 function globToRegExp(pattern: string): RegExp {

@@ -369,7 +369,11 @@ export class Worker {
       this.#longRuns.push({ row, finishedAt: now });
       if (this.#longRuns.length > 50) this.#longRuns.shift();
     }
-    this.#settleEnd(row, endAttempt(inflight, result, this.#classify, now), now - inflight.startedAt);
+    this.#settleEnd(
+      row,
+      endAttempt(inflight, result, this.#classify, now, this.#config.maxPayloadBytes),
+      now - inflight.startedAt,
+    );
   }
 
   /** Queues an attempt's record for the settler, counts it and tells listeners. */

@@ -9,6 +9,7 @@ import {
   TaskResultNotFoundError,
   task,
 } from "../../src/index.js";
+import { countRuns } from "../support/db.js";
 import { useReproq } from "../support/reproq.js";
 
 const ctx = useReproq();
@@ -16,12 +17,7 @@ const ctx = useReproq();
 const add = task("bulk.add", async (a: number, b: number) => a + b);
 const label = task("bulk.label", async (s: string) => s.toUpperCase());
 
-async function count(task: string): Promise<number> {
-  const r = await ctx.db.pool.query("SELECT count(*)::int AS n FROM reproq.task_runs WHERE task_path = $1", [
-    task,
-  ]);
-  return r.rows[0].n;
-}
+const count = (taskPath: string) => countRuns(ctx.db.pool, taskPath);
 
 describe("bulkEnqueue", () => {
   it("inserts items of different tasks in input order", async () => {

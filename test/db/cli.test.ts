@@ -80,7 +80,7 @@ describe("reproq basics", () => {
     const result = await reproq(["--dsn", UNREACHABLE, "migrate", "--check"]);
     expect(result.code).toBe(1);
     const [line, ...rest] = lines(result.stderr);
-    expect(line).toMatch(/^reproq: cannot reach PostgreSQL: /);
+    expect(line).toMatch(/^reproq: cannot reach PostgreSQL at 127\.0\.0\.1:1, connect timeout 10s: /);
     expect(rest).toEqual([]);
     expect(result.stderr).not.toContain("hunter2");
   });
@@ -88,7 +88,7 @@ describe("reproq basics", () => {
   it("prints the stack and cause only with --verbose, wherever it is given", async () => {
     const result = await reproq(["migrate", "--dsn", UNREACHABLE, "--verbose"]);
     expect(result.code).toBe(1);
-    expect(lines(result.stderr)[0]).toMatch(/^reproq: cannot reach PostgreSQL: /);
+    expect(lines(result.stderr)[0]).toMatch(/^reproq: cannot reach PostgreSQL at 127\.0\.0\.1:1, /);
     expect(result.stderr).toMatch(/\n\s+at /);
     expect(result.stderr).toContain("Caused by: ");
   });
@@ -180,6 +180,14 @@ describe("reproq config", () => {
     expect(lines(result.stderr)).toHaveLength(1);
     expect(result.stderr).toMatch(/^reproq: --dsn: expected a postgres:\/\/ or postgresql:\/\/ URL/);
     expect(result.stderr).not.toContain(":pw@");
+  });
+
+  it("says a --dsn that is no URL at all is not one", async () => {
+    const result = await reproq(["--dsn", "notaurl", "config"]);
+    expect(result.code).toBe(2);
+    expect(lines(result.stderr)).toEqual([
+      "reproq: --dsn: expected a postgres:// or postgresql:// URL, got a value that is not a URL (7 characters, not shown as it may hold a password); write it as postgres://user:password@host:5432/database",
+    ]);
   });
 });
 

@@ -72,3 +72,11 @@ export function useTestDatabase(options: { empty?: boolean } = {}): { db: TestDa
   });
   return holder;
 }
+
+/** How many runs of `taskPath` the database holds. */
+export async function countRuns(pool: pg.Pool, taskPath: string): Promise<number> {
+  const r = await pool.query("SELECT count(*)::int AS n FROM reproq.task_runs WHERE task_path = $1", [
+    taskPath,
+  ]);
+  return r.rows[0].n;
+}

@@ -52,6 +52,7 @@ describe("defaults", () => {
       maxPayloadBytes: 1_048_576,
       preparedStatements: true,
       poolSize: 10,
+      connectTimeout: 10_000,
       applicationName: "reproq",
       queues: ["default"],
       concurrency: 10,
@@ -382,6 +383,16 @@ describe("validation", () => {
     expect(error.message).toBe(
       'DATABASE_URL: expected a postgres:// or postgresql:// URL, got "mysql://root:****@h/db"',
     );
+  });
+
+  it("says a databaseUrl without a scheme is not a URL, showing none of it", async () => {
+    for (const bad of ["notaurl", "app:hunter2@db.example.com/app"]) {
+      const error = await loadError({ cwd: dir, env: { DATABASE_URL: bad } });
+      expect(error.message).toBe(
+        `DATABASE_URL: expected a postgres:// or postgresql:// URL, got a value that is not a URL (${bad.length} characters, not shown as it may hold a password); write it as postgres://user:password@host:5432/database`,
+      );
+      expect(error.message).not.toContain("hunter2");
+    }
   });
 
   it("parses durations for expiresIn", async () => {

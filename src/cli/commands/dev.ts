@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { constants } from "node:os";
 import path from "node:path";
+import { checkLeaseAndHeartbeat } from "../../config/load.js";
 import type { EmbeddedPostgres } from "../../db/embedded.js";
 import { redactUrl } from "../../db/pool.js";
 import { ConfigError, UsageError } from "../../errors.js";
@@ -66,6 +67,7 @@ async function dev(ctx: CommandContext<DevFlags>): Promise<number> {
   if (!resolved.values.tasks?.length) {
     throw new ConfigError("no task modules: pass --tasks FILE (or set tasks in the config)");
   }
+  checkLeaseAndHeartbeat(resolved, ctx.cwd);
   const script = flags.exec === undefined ? undefined : checkScript(flags.exec);
   const schema = resolved.values.schema;
 

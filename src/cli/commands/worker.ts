@@ -2,6 +2,7 @@
  * `reproq worker`: runs a worker until SIGTERM/SIGINT (graceful: running tasks get
  * --shutdown-timeout to finish, then are aborted and released). Exit 0 on a clean stop.
  */
+import { checkLeaseAndHeartbeat } from "../../config/load.js";
 import { Worker } from "../../worker/worker.js";
 import { requireDatabaseUrl } from "../context.js";
 import { defineCommand } from "../define.js";
@@ -26,6 +27,8 @@ export const workerCommand = defineCommand({
   help: EXAMPLES,
   run: async (ctx) => {
     requireDatabaseUrl(ctx.config);
+    // Here the sources are still the flags and files themselves (the worker sees them as code).
+    checkLeaseAndHeartbeat(ctx.config, ctx.cwd);
     // The worker opens its own connections (db/connect.ts) and handles its signals.
     const { logLevel, logFormat } = ctx.config.values;
     const worker = await Worker.start({
