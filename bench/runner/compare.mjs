@@ -28,10 +28,9 @@
 //
 // Uses DATABASE_URL's server when set, else an embedded PostgreSQL in .reproq/bench-compare-pg
 // with default durability, so commits really wait for fsync.
-import { fork, spawn } from "node:child_process";
+import { fork } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
@@ -50,11 +49,11 @@ import {
   revision,
   serverInfo,
   sleep,
+  spawnReproqWorker,
   vmRss,
 } from "./lib.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, "../..");
 const argv = process.argv.slice(2);
 const quick = argv.includes("--quick");
 const flag = (name, fallback) => {
@@ -386,36 +385,10 @@ function inbox(child, name) {
 async function drainTwoProcesses() {
   const system = systems.reproq;
   await fill(system, DRAIN);
-  const cli = path.join(root, "dist/cli/main.js");
-  const tasks = path.join(root, "bench/adapters/reproq-tasks.mjs");
   const t0 = performance.now();
-  const children = [0, 1].map((k) =>
-    spawn(
-      process.execPath,
-      [
-        cli,
-        "worker",
-        "--tasks",
-        tasks,
-        "--concurrency",
-        "50",
-        "--dsn",
-        urls.reproq,
-        "--worker-id",
-        `bench-${k}`,
-      ],
-      { cwd: os.tmpdir(), stdio: ["ignore", "ignore", "pipe"] },
-    ),
+  const workers = [0, 1].map((k) =>
+    spawnReproqWorker(["--concurrency", "50", "--dsn", urls.reproq, "--worker-id", `bench-${k}`]),
   );
-  // The workers' JSON log lines go to stderr: kept, and shown only if a worker exits with an error.
-  for (const c of children) {
-    const chunks = [];
-    c.stderr.on("data", (chunk) => chunks.push(chunk));
-    c.once("exit", (code, signal) => {
-      if (code && signal !== "SIGTERM") process.stderr.write(Buffer.concat(chunks));
-    });
-  }
-  const exits = children.map((c) => new Promise((resolve) => c.once("exit", resolve)));
   try {
     let pending;
     for (;;) {
@@ -424,15 +397,14 @@ async function drainTwoProcesses() {
       await sleep(50);
     }
     const wall = (performance.now() - t0) / 1000;
-    const rss = await Promise.all(children.map((c) => vmRss(c.pid)));
+    const rss = await Promise.all(workers.map((w) => vmRss(w.child.pid)));
     const { rows } = await system.sql.query(
       `SELECT extract(epoch FROM max(finished_at) - min(started_at))::float8 AS span FROM ${system.table}`,
     );
     const done = DRAIN - pending;
     return { rate: done / rows[0].span, wallRate: done / wall, done, rss };
   } finally {
-    for (const c of children) c.kill("SIGTERM");
-    await Promise.race([Promise.all(exits), sleep(15_000)]);
+    await Promise.all(workers.map((w) => w.stop()));
   }
 }
 

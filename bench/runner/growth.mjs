@@ -6,18 +6,20 @@
 import os from "node:os";
 import { performance } from "node:perf_hooks";
 import pg from "pg";
-import { getBackend, runWorker } from "../../dist/index.js";
+import { getBackend } from "../../dist/index.js";
 import { pruneRuns } from "../../dist/ops/prune.js";
 import { noop, startPingProbe, timedDrain } from "../adapters/reproq-tasks.mjs";
 import {
   bulkEnqueueRuns,
   fmt,
+  markdownTable,
   median,
   ms,
   numericFlag,
   percentiles,
   reportHeader,
   sleep,
+  spawnReproqWorker,
   stringFlag,
 } from "./lib.mjs";
 import { openReproqDatabase } from "./reproq-db.mjs";
@@ -30,7 +32,7 @@ const SIZES = stringFlag("sizes", quick ? "10000,100000" : "10000,100000,1000000
   .map(Number)
   .filter((n) => n > 0)
   .sort((a, b) => a - b);
-const ROUNDS = numericFlag("rounds", quick ? 2 : 3);
+const ROUNDS = numericFlag("rounds", 3);
 // Finished runs the prune deletes: the largest size unless given.
 const PRUNE = numericFlag("prune", SIZES.at(-1) ?? 0);
 const PROBES = numericFlag("probes", quick ? 100 : 300);
@@ -187,8 +189,8 @@ function drainRow(label, rates, baseline) {
 // ---------------------------------------------------------------- prune under load
 
 /**
- * A worker drains queue `bulk` (kept topped up with READY runs by raw inserts) while a second
- * worker serves the probe's pings on the default queue. First PROBES sequential probes without
+ * A `reproq worker` process drains queue `bulk` (kept topped up with READY runs by raw inserts)
+ * while a worker in this process serves the probe's pings on the default queue. First PROBES sequential probes without
  * a prune; then the retention prune of every run finished more than an hour ago (pruneRuns, what
  * `reproq prune --status SUCCESSFUL --older-than 1h` runs, on a connection of its own) with probes
  * one after another until it returns.
@@ -212,12 +214,32 @@ async function pruneUnderLoad() {
       await sleep(200);
     }
   })();
-  const drainer = await runWorker({
-    config: { concurrency: CONCURRENCY, queues: [BULK_QUEUE] },
-    logger: false,
-  });
-  let drained = 0;
-  drainer.on("succeeded", () => drained++);
+  // The draining worker is a process of its own, so the probe's timings are not this process's
+  // event loop busy with another worker's runs.
+  const drainer = spawnReproqWorker([
+    "--dsn",
+    bench.databaseUrl,
+    "--queues",
+    BULK_QUEUE,
+    "--concurrency",
+    String(CONCURRENCY),
+    "--worker-id",
+    "bench-bulk",
+  ]);
+  const clock = async () => (await sql.query("SELECT clock_timestamp() AS t")).rows[0].t;
+  // Runs of queue bulk that ended from..to (finished runs filled earlier ended hours ago).
+  const drainedRate = async (from, to) => {
+    const { rows: r } = await sql.query(
+      `SELECT count(*)::int AS n FROM ${table}
+        WHERE status = 'SUCCESSFUL' AND finished_at >= $1 AND finished_at < $2 AND queue_name = $3`,
+      [from, to, BULK_QUEUE],
+    );
+    return r[0].n / ((to - from) / 1000);
+  };
+  for (const t0 = performance.now(); (await drainedRate(new Date(0), await clock())) === 0; ) {
+    if (performance.now() - t0 > 30_000) throw new Error("the bulk worker started no run in 30 s");
+    await sleep(100);
+  }
   const pinger = await startPingProbe();
   const pruneClient = new pg.Client({ connectionString: bench.databaseUrl });
   await pruneClient.connect();
@@ -228,15 +250,14 @@ async function pruneUnderLoad() {
   };
   try {
     const idle = [];
-    let d0 = drained;
-    let t0 = performance.now();
+    const idleFrom = await clock();
     for (let i = 0; i < PROBES; i++) await probeOnce(idle);
-    const idleRate = (drained - d0) / ((performance.now() - t0) / 1000);
+    const idleRate = await drainedRate(idleFrom, await clock());
 
     const during = [];
     let pruning = true;
-    d0 = drained;
-    t0 = performance.now();
+    const pruneFrom = await clock();
+    const t0 = performance.now();
     const prune = pruneRuns(pruneClient, schema, {
       statuses: ["SUCCESSFUL"],
       olderThanMs: PRUNE_OLDER_THAN_MS,
@@ -246,7 +267,7 @@ async function pruneUnderLoad() {
     while (pruning) await probeOnce(during);
     const { count } = await prune;
     const pruneSeconds = (performance.now() - t0) / 1000;
-    const pruneRate = (drained - d0) / pruneSeconds;
+    const pruneRate = await drainedRate(pruneFrom, await clock());
 
     const [p50, , p99] = percentiles(idle);
     const [q50, , q99] = percentiles(during);

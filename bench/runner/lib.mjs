@@ -1,9 +1,10 @@
 // Helpers shared by the benches (bench/runner/*.mjs):
 // the database server, machine facts, percentiles and number formatting.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { embeddedDatabaseUrl, startEmbeddedPostgres } from "../../dist/db/embedded.js";
 
@@ -181,4 +182,39 @@ export function reportHeader({ title, loadBefore, databaseLines }) {
 export function markdownTable(header, rows) {
   const line = (cells) => `| ${cells.join(" | ")} |`;
   return [line(header), line(header.map(() => "---")), ...rows.map(line)];
+}
+
+/**
+ * Starts `reproq worker` (the built CLI) in a process of its own on the bench's task module, with
+ * a neutral cwd and `args` added (--dsn, --queues, ...). Its JSON log lines go to stderr: kept, and
+ * shown only if it exits with an error. stop() sends SIGTERM and waits for the exit (15 s at most).
+ */
+export function spawnReproqWorker(args) {
+  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+  const child = spawn(
+    process.execPath,
+    [
+      path.join(root, "dist/cli/main.js"),
+      "worker",
+      "--tasks",
+      path.join(root, "bench/adapters/reproq-tasks.mjs"),
+      ...args,
+    ],
+    { cwd: os.tmpdir(), stdio: ["ignore", "ignore", "pipe"] },
+  );
+  const chunks = [];
+  child.stderr.on("data", (chunk) => chunks.push(chunk));
+  const exit = new Promise((resolve) => {
+    child.once("exit", (code, signal) => {
+      if (code && signal !== "SIGTERM") process.stderr.write(Buffer.concat(chunks));
+      resolve();
+    });
+  });
+  return {
+    child,
+    stop: async () => {
+      child.kill("SIGTERM");
+      await Promise.race([exit, sleep(15_000)]);
+    },
+  };
 }
