@@ -181,7 +181,7 @@ function drainRow(label, rates, baseline) {
   return [
     `${label}, one worker, concurrency ${CONCURRENCY}`,
     `${fmt(rate)} runs/s (median; rounds: ${rates.map(fmt).join(", ")})`,
-    rates === baseline ? "1.00 (baseline)" : ratio.toFixed(2),
+    rates === baseline ? "1.000 (baseline)" : ratio.toFixed(3),
     verdict,
   ];
 }
