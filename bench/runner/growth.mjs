@@ -315,7 +315,7 @@ function report() {
       databaseLines: bench.describe(),
     }),
     `- settings: ${fmt(TASKS)} no-op runs per drain, median of ${ROUNDS} rounds, one in-process worker at concurrency ${CONCURRENCY} (worker defaults otherwise); drains timed from runWorker() until all are SUCCESSFUL; table vacuumed and analyzed after each fill, analyzed after each enqueue`,
-    `- finished runs: raw inserts of SUCCESSFUL no-op runs in the default queue, finished between 2 hours and 5 days ago (kept by the default retention); backlog: READY no-op runs in queue ${BACKLOG_QUEUE} at priority ${BACKLOG_PRIORITY}, a queue the measured worker also serves, so every claim passes over it`,
+    `- finished runs: raw inserts of SUCCESSFUL no-op runs in the default queue, finished between 2 hours and 5 days ago (kept by the default retention); backlog: READY no-op runs in queue ${BACKLOG_QUEUE} at priority ${BACKLOG_PRIORITY}, a queue the measured worker also serves, so the backlog is among every claim's candidates (behind the measured runs in claim order: priority first)`,
     ...notes.map((n) => `- ${n}`),
     "",
     ...markdownTable(
