@@ -55,9 +55,9 @@ export async function startPingProbe() {
  * runWorker() until `finished()` says every run is written. Counting `succeeded` events costs
  * nothing, but the event fires before the batched write, so once the count is reached the end is
  * confirmed by polling `finished` every 5 ms. Returns the time taken (ms) and this process's CPU
- * over it (% of one core).
+ * over it (% of one core). `config` adds worker settings (queues, for one).
  */
-export async function timedDrain({ n, concurrency, finished }) {
+export async function timedDrain({ n, concurrency, finished, config = {} }) {
   let succeeded = 0;
   let allSeen;
   const seen = new Promise((resolve) => {
@@ -65,7 +65,7 @@ export async function timedDrain({ n, concurrency, finished }) {
   });
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
-  const worker = await runWorker({ config: { concurrency }, logger: false });
+  const worker = await runWorker({ config: { ...config, concurrency }, logger: false });
   worker.on("succeeded", () => {
     if (++succeeded === n) allSeen();
   });

@@ -1,8 +1,7 @@
 import os from "node:os";
-import { performance } from "node:perf_hooks";
 import { deleteRateLimit, getBackend, runWorker, setRateLimit } from "../../dist/index.js";
 import { noop, timedDrain } from "../adapters/reproq-tasks.mjs";
-import { fmt, median, ms, percentiles, revision, sleep } from "./lib.mjs";
+import { bulkEnqueueRuns, fmt, markdownTable, median, ms, percentiles, reportHeader, sleep } from "./lib.mjs";
 import { openReproqDatabase } from "./reproq-db.mjs";
 
 const argv = process.argv.slice(2);
@@ -112,19 +111,8 @@ report();
 // ---------------------------------------------------------------- phases
 
 /** Enqueues `n` no-op runs in chunks, one statement per chunk, with options(i) per run; returns tasks/s. */
-async function bulkEnqueue(n, options) {
-  const backend = getBackend();
-  const t0 = performance.now();
-  for (let done = 0; done < n; done += CHUNK) {
-    const size = Math.min(CHUNK, n - done);
-    await backend.bulkEnqueue(
-      Array.from({ length: size }, (_, k) => {
-        const o = options(done + k);
-        return o ? [noop, [done + k], o] : [noop, [done + k]];
-      }),
-    );
-  }
-  return n / ((performance.now() - t0) / 1000);
+function bulkEnqueue(n, options) {
+  return bulkEnqueueRuns(getBackend(), noop, n, { options, chunk: CHUNK });
 }
 
 /**
@@ -203,20 +191,15 @@ async function rateWindow(table, burst) {
 // ---------------------------------------------------------------- reporting
 
 function report() {
-  const cpus = os.cpus();
-  const load = (l) => l.map((x) => x.toFixed(2)).join(" ");
   const lines = [
-    `# Reproq flow-control benchmark${quick ? " (quick)" : ""}`,
-    "",
-    `- date: ${new Date().toISOString()}; code: ${revision()}`,
-    `- machine: ${cpus.length} cores (${cpus[0]?.model.trim() ?? "?"}), ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${os.platform()} ${os.release()}; load average before ${load(loadBefore)}, after ${load(os.loadavg())}`,
-    `- node: ${process.version}`,
-    ...bench.describe(),
+    ...reportHeader({
+      title: `Reproq flow-control benchmark${quick ? " (quick)" : ""}`,
+      loadBefore,
+      databaseLines: bench.describe(),
+    }),
     `- settings: ${fmt(TASKS)} runs per drain, ${fmt(KEYS)} keys, one worker at concurrency ${CONCURRENCY} (poolSize 10, in-process executor); drains timed from runWorker() to the last SUCCESSFUL row, tables analyzed after filling; rate window ${WINDOW_S} s`,
     "",
-    "| measurement | result | target |",
-    "| --- | --- | --- |",
-    ...rows.map((r) => `| ${r.join(" | ")} |`),
+    ...markdownTable(["measurement", "result", "target"], rows),
     "",
   ];
   process.stdout.write(`${lines.join("\n")}\n`);

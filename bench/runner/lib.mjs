@@ -1,8 +1,10 @@
-// Helpers shared by the comparison bench (bench/runner/compare.mjs and bench/runner/compare-worker.mjs):
+// Helpers shared by the benches (bench/runner/*.mjs):
 // the database server, machine facts, percentiles and number formatting.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import os from "node:os";
 import path from "node:path";
+import { performance } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { embeddedDatabaseUrl, startEmbeddedPostgres } from "../../dist/db/embedded.js";
 
@@ -133,4 +135,86 @@ export function sleep(msDelay) {
 export function numericFlag(name, fallback) {
   const hit = process.argv.slice(2).find((a) => a.startsWith(`--${name}=`));
   return hit ? Number(hit.slice(name.length + 3)) : fallback;
+}
+
+/** The string given as `--name=value` on the command line, or `fallback`. */
+export function stringFlag(name, fallback) {
+  const hit = process.argv.slice(2).find((a) => a.startsWith(`--${name}=`));
+  return hit ? hit.slice(name.length + 3) : fallback;
+}
+
+/**
+ * Enqueues `n` runs of `task` (argument i for the i-th, so no two are deduplicated) through
+ * `backend.bulkEnqueue`, one statement per chunk of `chunk`, with options(i) per run when it
+ * returns any; returns tasks/s.
+ */
+export async function bulkEnqueueRuns(backend, task, n, { options = () => undefined, chunk = 5_000 } = {}) {
+  const t0 = performance.now();
+  for (let done = 0; done < n; done += chunk) {
+    const size = Math.min(chunk, n - done);
+    await backend.bulkEnqueue(
+      Array.from({ length: size }, (_, k) => {
+        const o = options(done + k);
+        return o ? [task, [done + k], o] : [task, [done + k]];
+      }),
+    );
+  }
+  return n / ((performance.now() - t0) / 1000);
+}
+
+/**
+ * The opening lines of a Reproq-only bench's markdown report: title, date and code revision,
+ * machine with the load average before and now, node, and the database lines (`databaseLines`).
+ */
+export function reportHeader({ title, loadBefore, databaseLines }) {
+  const load = (l) => l.map((x) => x.toFixed(2)).join(" ");
+  return [
+    `# ${title}`,
+    "",
+    `- date: ${new Date().toISOString()}; code: ${revision()}`,
+    `- machine: ${machine()}; load average before ${load(loadBefore)}, after ${load(os.loadavg())}`,
+    `- node: ${process.version}`,
+    ...databaseLines,
+  ];
+}
+
+/** A markdown table: the header cells, the separator, one line per row of cells. */
+export function markdownTable(header, rows) {
+  const line = (cells) => `| ${cells.join(" | ")} |`;
+  return [line(header), line(header.map(() => "---")), ...rows.map(line)];
+}
+
+/**
+ * Starts `reproq worker` (the built CLI) in a process of its own on the bench's task module, with
+ * a neutral cwd and `args` added (--dsn, --queues, ...). Its JSON log lines go to stderr: kept, and
+ * shown only if it exits with an error. stop() sends SIGTERM and waits for the exit (15 s at most).
+ */
+export function spawnReproqWorker(args) {
+  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+  const child = spawn(
+    process.execPath,
+    [
+      path.join(root, "dist/cli/main.js"),
+      "worker",
+      "--tasks",
+      path.join(root, "bench/adapters/reproq-tasks.mjs"),
+      ...args,
+    ],
+    { cwd: os.tmpdir(), stdio: ["ignore", "ignore", "pipe"] },
+  );
+  const chunks = [];
+  child.stderr.on("data", (chunk) => chunks.push(chunk));
+  const exit = new Promise((resolve) => {
+    child.once("exit", (code, signal) => {
+      if (code && signal !== "SIGTERM") process.stderr.write(Buffer.concat(chunks));
+      resolve();
+    });
+  });
+  return {
+    child,
+    stop: async () => {
+      child.kill("SIGTERM");
+      await Promise.race([exit, sleep(15_000)]);
+    },
+  };
 }

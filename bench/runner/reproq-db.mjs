@@ -8,7 +8,7 @@ import { openServer, serverInfo } from "./lib.mjs";
 
 /**
  * Opens a fresh database (a cluster of its own in `dataDir` unless DATABASE_URL is set), migrates
- * it and configures Reproq to use it. Returns a client on it, the runs table, the server's facts
+ * it and configures Reproq to use it. Returns a client on it, the schema and its runs table, the server's facts
  * for the report, and close(), which undoes all of it.
  */
 export async function openReproqDatabase({ dataDir, prefix }) {
@@ -29,6 +29,7 @@ export async function openReproqDatabase({ dataDir, prefix }) {
     return {
       databaseUrl,
       sql,
+      schema,
       table: `"${schema}".task_runs`,
       /** Report lines naming the server and its durability settings. */
       describe: () => [

@@ -2,7 +2,7 @@ import os from "node:os";
 import { performance } from "node:perf_hooks";
 import { getBackend } from "../../dist/index.js";
 import { noop, startPingProbe, timedDrain } from "../adapters/reproq-tasks.mjs";
-import { fmt, median, ms, percentiles, revision } from "./lib.mjs";
+import { bulkEnqueueRuns, fmt, markdownTable, median, ms, percentiles, reportHeader } from "./lib.mjs";
 import { openReproqDatabase } from "./reproq-db.mjs";
 
 const argv = process.argv.slice(2);
@@ -84,14 +84,8 @@ report();
 // ---------------------------------------------------------------- phases
 
 /** Enqueues `n` no-op runs in chunks, one statement per chunk; returns tasks/s. */
-async function bulkEnqueue(n) {
-  const backend = getBackend();
-  const t0 = performance.now();
-  for (let done = 0; done < n; done += CHUNK) {
-    const size = Math.min(CHUNK, n - done);
-    await backend.bulkEnqueue(Array.from({ length: size }, (_, k) => [noop, [done + k]]));
-  }
-  return n / ((performance.now() - t0) / 1000);
+function bulkEnqueue(n) {
+  return bulkEnqueueRuns(getBackend(), noop, n, { chunk: CHUNK });
 }
 
 /** Drains a pre-filled queue of `n` runs with one in-process worker (see timedDrain). */
@@ -145,20 +139,15 @@ async function commitRoundTrip(client, n) {
 // ---------------------------------------------------------------- reporting
 
 function report() {
-  const cpus = os.cpus();
-  const load = (l) => l.map((x) => x.toFixed(2)).join(" ");
   const lines = [
-    `# Reproq worker benchmark${quick ? " (quick)" : ""}`,
-    "",
-    `- date: ${new Date().toISOString()}; code: ${revision()}`,
-    `- machine: ${cpus.length} cores (${cpus[0]?.model.trim() ?? "?"}), ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${os.platform()} ${os.release()}; load average before ${load(loadBefore)}, after ${load(os.loadavg())}`,
-    `- node: ${process.version}`,
-    ...bench.describe(),
+    ...reportHeader({
+      title: `Reproq worker benchmark${quick ? " (quick)" : ""}`,
+      loadBefore,
+      databaseLines: bench.describe(),
+    }),
     `- settings: ${fmt(TASKS)} tasks per drain, ${SAMPLES} latency samples; worker defaults otherwise (poolSize 10, in-process executor); drains timed from runWorker() to the last SUCCESSFUL row`,
     "",
-    "| measurement | result | target |",
-    "| --- | --- | --- |",
-    ...rows.map((r) => `| ${r.join(" | ")} |`),
+    ...markdownTable(["measurement", "result", "target"], rows),
     "",
     "Latency rows give p50 / p95 / p99.",
     "",

@@ -5,6 +5,8 @@
  * in one place. Small batches keep each statement's row locks short.
  */
 
+import { performance } from "node:perf_hooks";
+import { setTimeout as sleep } from "node:timers/promises";
 import type pg from "pg";
 import type { Logger } from "pino";
 import type { ReproqConfig } from "../config/schema.js";
@@ -29,6 +31,12 @@ export interface BatchLimits {
   limit?: number;
   /** Statements at most (default: no limit); the periodic pass bounds its time this way. */
   maxBatches?: number;
+  /**
+   * After each full batch, pause this many times as long as the batch took before the next
+   * (default 0): at 1 a long deletion keeps a database connection busy half the time, so the
+   * workers' claims and settles keep their share of the server.
+   */
+  pauseRatio?: number;
 }
 
 /**
@@ -37,14 +45,23 @@ export interface BatchLimits {
  */
 export async function repeatBatches(
   step: (want: number) => Promise<number>,
-  { batch = 500, limit = Number.POSITIVE_INFINITY, maxBatches = Number.POSITIVE_INFINITY }: BatchLimits,
+  {
+    batch = 500,
+    limit = Number.POSITIVE_INFINITY,
+    maxBatches = Number.POSITIVE_INFINITY,
+    pauseRatio = 0,
+  }: BatchLimits,
 ): Promise<number> {
   let total = 0;
   for (let round = 0; round < maxBatches && total < limit; round++) {
     const want = Math.min(batch, limit - total);
+    const started = performance.now();
     const done = await step(want);
     total += done;
     if (done < want) break;
+    if (pauseRatio > 0 && round + 1 < maxBatches && total < limit) {
+      await sleep((performance.now() - started) * pauseRatio);
+    }
   }
   return total;
 }
@@ -83,6 +100,9 @@ export async function expireUnstarted(
  * Deletes runs with these statuses whose `field` (finished_at unless given) is more than
  * `olderThanMs` ago, one statement (its own transaction) per batch; returns how many.
  */
+/** Retention deletes pause as long as each batch took (see BatchLimits.pauseRatio) unless told otherwise. */
+export const RETENTION_PAUSE_RATIO = 1;
+
 export function deleteFinished(
   db: Queryable,
   schema: string,
@@ -93,6 +113,7 @@ export function deleteFinished(
 ): Promise<number> {
   return repeatBatches((want) => deleteFinishedRuns(db, schema, [...statuses], olderThanMs, want, field), {
     batch: 1000,
+    pauseRatio: RETENTION_PAUSE_RATIO,
     ...limits,
   });
 }

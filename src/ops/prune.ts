@@ -29,6 +29,11 @@ export interface PruneInput {
   dryRun?: boolean;
   /** Rows per DELETE statement; default 1000. */
   batchSize?: number;
+  /**
+   * Pause between batches as long as each took (default true), so a large prune leaves the
+   * workers their share of the database; false deletes at full speed.
+   */
+  throttle?: boolean;
 }
 
 export interface PruneOutcome {
@@ -106,7 +111,7 @@ export async function pruneRuns(db: Queryable, schema: string, input: PruneInput
       schema,
       statuses,
       olderThanMs,
-      { batch, ...(limit === null ? {} : { limit }) },
+      { batch, ...(limit === null ? {} : { limit }), ...(input.throttle === false ? { pauseRatio: 0 } : {}) },
       field,
     );
     return { ...outcome, count };

@@ -38,12 +38,14 @@ export interface QueueFilter {
  * READY, due, not expired, in a served and unpaused queue, with lock keys, concurrency limits
  * and rate limits enforced. Returns them in claim order: priority, then run_after, then id.
  * `retryAfterMs` is set when a rate limit held runs back: the next token arrives then.
+ * `contended` is set when runs were left out because another transaction held their key counters
+ * (claims never wait for those, migration 12): claim again at once.
  */
 export async function claimRuns(
   db: Queryable,
   schema: string,
   options: { workerId: string; limit: number; leaseMs: number; queues: QueueFilter },
-): Promise<{ runs: ClaimedRunRow[]; retryAfterMs: number | null }> {
+): Promise<{ runs: ClaimedRunRow[]; retryAfterMs: number | null; contended: boolean }> {
   const result = await db.query<ClaimedRunRow & { retry_after_ms: string | null }>({
     // Named: parsed once per connection. The claim is on every run's enqueue-to-start path.
     ...preparedStatement(
@@ -63,13 +65,15 @@ export async function claimRuns(
   });
   const runs: ClaimedRunRow[] = [];
   let retryAfterMs: number | null = null;
+  let contended = false;
   for (const row of result.rows) {
-    if (row.result_id === null) retryAfterMs = Number(row.retry_after_ms);
-    else runs.push(row);
+    if (row.result_id !== null) runs.push(row);
+    else if (Number(row.retry_after_ms) === 0) contended = true;
+    else retryAfterMs = Number(row.retry_after_ms);
   }
   // The function returns rows in storage order; sorting a batch here is cheaper than in SQL.
   if (runs.length > 1) runs.sort(claimOrder);
-  return { runs, retryAfterMs };
+  return { runs, retryAfterMs, contended };
 }
 
 function claimOrder(a: ClaimedRunRow, b: ClaimedRunRow): number {

@@ -30,6 +30,8 @@ export const PREFETCH_TTL_MS = 5_000;
  * the next maintenance pass, and a busy worker adds at most a few index probes a second.
  */
 export const EXPIRY_CHECK_MS = 200;
+/** A claim that found key counters held elsewhere (a settle writing them) claims again this soon. */
+const CONTENDED_RETRY_MS = 5;
 /** Runs one expiry check ends at most; the next check takes the rest. */
 const EXPIRY_BATCH = 500;
 
@@ -252,6 +254,8 @@ export class ClaimLoop {
         this.nudgeAt(sentAt + claimed.retryAfterMs);
         o.onRateLimited(claimed.retryAfterMs);
       }
+      // Runs were left out because another transaction held their key counters for a moment.
+      if (claimed.contended) this.nudgeAfter(CONTENDED_RETRY_MS);
       if (this.#claimErrors > 0) o.onClaimError(null);
       this.#claimErrors = 0;
       return claimed.runs;

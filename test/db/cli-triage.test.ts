@@ -19,6 +19,7 @@ import {
   task,
   upsertSchedule,
 } from "../../src/index.js";
+import { pruneRuns } from "../../src/ops/prune.js";
 import { type CliResult, lines, runCli } from "../support/cli.js";
 import { useReproq } from "../support/reproq.js";
 
@@ -390,6 +391,25 @@ describe("reproq prune and prune-successful", () => {
     expect(await row(oldFailed)).toBeUndefined();
     expect(await row(oldCancelled)).toBeUndefined();
     expect(await row(recentOk)).toBeDefined();
+  });
+
+  it("deletes across many batches, pausing between them by default or at full speed with --no-throttle", async () => {
+    const ids: string[] = [];
+    for (const n of [80, 81, 82, 83, 84, 85]) {
+      const id = await enqueue(n, "pr-batches");
+      await finish(id, "EXPIRED", 40 * DAY);
+      ids.push(id);
+    }
+    const throttled = await pruneRuns(ctx.db.pool, "reproq", {
+      statuses: ["EXPIRED"],
+      olderThanMs: 30 * DAY * 1000,
+      batchSize: 1,
+      limit: 3,
+    });
+    expect(throttled.count).toBe(3);
+    const rest = await reproq(["prune", "--status", "EXPIRED", "--older-than", "30d", "--no-throttle"]);
+    expect(rest).toEqual({ code: 0, stdout: "Deleted 3 run(s) (EXPIRED)\n", stderr: "" });
+    for (const id of ids) expect(await row(id)).toBeUndefined();
   });
 
   it("exits 2 for RUNNING without --force, unfinished runs by finished_at, no status or an age without a unit", async () => {

@@ -23,6 +23,8 @@ interface PruneFlags {
   field?: string;
   limit?: string;
   force?: boolean;
+  /** false with --no-throttle. */
+  throttle?: boolean;
 }
 
 const PRUNE_EXAMPLES = `
@@ -53,6 +55,10 @@ const AGE_OPTIONS: readonly OptionSpec[] = [
     required: true,
   },
   { flags: "--dry-run", description: "only count what would be deleted" },
+  {
+    flags: "--no-throttle",
+    description: "delete at full speed (by default it pauses between batches as long as each took)",
+  },
 ];
 
 function pruneInput(flags: PruneFlags, given: string[]) {
@@ -65,6 +71,7 @@ function pruneInput(flags: PruneFlags, given: string[]) {
     ...(flags.limit === undefined ? {} : { limit: countFlag(flags.limit, "--limit") }),
     force,
     dryRun: flags.dryRun === true,
+    throttle: flags.throttle !== false,
   };
 }
 

@@ -14,9 +14,16 @@ const FINAL = "'SUCCESSFUL','FAILED','CANCELLED','EXPIRED'";
 /**
  * The CREATE FUNCTION statement of claim_runs() as this migration defines it. A later migration
  * that changes one thing in it passes what changed: `refillCap`, the most tokens a bucket holds
- * after a refill (`rl` is the rate_limits row).
+ * after a refill (`rl` is the rate_limits row); `countSlots`, claims count key slots per batch
+ * (migration 8); `claimsWaitForCounters` false, a claim never waits for a key counter's lock
+ * (migration 12).
  */
-export function claimRunsDefinition(schema: string, refillCap: string, countSlots = false): string {
+export function claimRunsDefinition(
+  schema: string,
+  refillCap: string,
+  countSlots = false,
+  claimsWaitForCounters = true,
+): string {
   const s = quoteIdent(schema);
   // Runs a claim may take (r = task_runs): READY, due, unexpired, in a served and unpaused queue,
   // keys not saturated. Shared by the one-statement fast path and the rounds of claim_runs().
@@ -66,7 +73,7 @@ DECLARE
   v_locked text[] := '{}';
   v_clock timestamptz;
   v_names text[] := p_names;
-  v_keyed boolean;
+  v_keyed boolean;${claimsWaitForCounters ? "" : "\n  v_contended boolean := false;"}
 BEGIN
   IF p_limit <= 0 THEN RETURN; END IF;
   -- A claim need not wait for its WAL flush: one lost in a server crash leaves its runs READY, and
@@ -158,7 +165,9 @@ BEGIN
         UNION
         SELECT 'c:' || r.concurrency_key FROM ${s}.task_runs r
          WHERE r.result_id = ANY(v_ids) AND r.concurrency_key IS NOT NULL AND r.concurrency_limit > 0) keys;
-      IF v_round = 1 THEN
+      ${
+        claimsWaitForCounters
+          ? `IF v_round = 1 THEN
         INSERT INTO ${s}.concurrency_slots AS cs (key)
         SELECT k FROM unnest(v_keys) AS u(k) ORDER BY k
         ON CONFLICT (key) DO UPDATE SET updated_at = cs.updated_at;
@@ -168,7 +177,24 @@ BEGIN
           FROM (SELECT cs.key FROM ${s}.concurrency_slots cs
                  WHERE cs.key = ANY(v_keys) AND cs.key <> ALL(v_locked)
                    FOR UPDATE SKIP LOCKED) l;
-      END IF;
+      END IF;`
+          : `-- Counters that do not exist yet are created in key order (an insert waits only for another
+      -- claim creating the same counter, never for a settle); then every counter is locked without
+      -- waiting. A claim holds locks on its candidates (and, after a concurrent claim took a
+      -- candidate first, on runs it then passed over, which a settle may be waiting for): were it
+      -- to wait for a counter a settle holds, the two would deadlock. Runs of counters held
+      -- elsewhere are not admitted; the claim says so (retry_after_ms 0) and the worker claims again.
+      INSERT INTO ${s}.concurrency_slots AS cs (key)
+      SELECT u.k FROM unnest(v_keys) AS u(k)
+       WHERE NOT EXISTS (SELECT 1 FROM ${s}.concurrency_slots e WHERE e.key = u.k)
+       ORDER BY u.k
+      ON CONFLICT (key) DO NOTHING;
+      SELECT v_locked || coalesce(array_agg(l.key ORDER BY l.key), '{}') INTO v_locked
+          FROM (SELECT cs.key FROM ${s}.concurrency_slots cs
+                 WHERE cs.key = ANY(v_keys) AND cs.key <> ALL(v_locked)
+                   FOR UPDATE SKIP LOCKED) l;
+      IF EXISTS (SELECT 1 FROM unnest(v_keys) AS u(k) WHERE u.k <> ALL(v_locked)) THEN v_contended := true; END IF;`
+      }
 
       -- Admit in claim order while every key and bucket has room. Ranks count all earlier
       -- candidates sharing a key or bucket, so the check can only under-admit, never over-admit.
@@ -256,10 +282,18 @@ ${slotsCounted("off", "      ")}`
     SELECT min(ceil((1 - rl.current_tokens) / rl.tokens_per_second * 1000)::bigint) INTO v_retry_ms
       FROM ${s}.rate_limits rl WHERE rl.tokens_per_second > 0 AND rl.current_tokens < 1;
   END IF;
-  IF v_retry_ms IS NOT NULL THEN
+${
+  claimsWaitForCounters
+    ? ""
+    : `  -- Runs were left out because another transaction held their counters: claim again at once.
+  IF v_contended AND v_taken < p_limit THEN v_retry_ms := 0;
+  ELSIF v_retry_ms IS NOT NULL THEN v_retry_ms := greatest(v_retry_ms, 1);
+  END IF;
+`
+}  IF v_retry_ms IS NOT NULL THEN
     RETURN QUERY SELECT NULL::bigint, NULL::text, NULL::text, NULL::integer, NULL::timestamptz, NULL::jsonb,
                         NULL::integer, NULL::integer, NULL::integer, NULL::uuid, NULL::jsonb,
-                        NULL::boolean, NULL::boolean, greatest(v_retry_ms, 1);
+                        NULL::boolean, NULL::boolean, ${claimsWaitForCounters ? "greatest(v_retry_ms, 1)" : "v_retry_ms"};
   END IF;
 END
 $fn$;`;
