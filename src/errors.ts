@@ -132,7 +132,7 @@ export function errorWithin(error: unknown, where: string): Error {
   if (error instanceof ReproqError) {
     if (!error.message.startsWith(where)) {
       const message = `${where}: ${error.message}`;
-      if (error.stack) error.stack = error.stack.replace(error.message, message);
+      if (error.stack) error.stack = error.stack.replace(error.message, () => message);
       error.message = message;
     }
     return error;

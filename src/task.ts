@@ -83,6 +83,11 @@ export function task(
       `task name ${JSON.stringify(name)} is not valid; use a stable dotted path such as "emails.send" (letters, digits, _ . : / -)`,
     );
   }
+  if (typeof optionsOrHandler === "function" && maybeHandler !== undefined) {
+    throw new InvalidInputError(
+      `task "${name}": the options go before the handler: task(name, options, handler)`,
+    );
+  }
   const options: TaskOptions = typeof optionsOrHandler === "function" ? {} : (optionsOrHandler ?? {});
   const handler = typeof optionsOrHandler === "function" ? optionsOrHandler : maybeHandler;
   if (typeof handler !== "function") {

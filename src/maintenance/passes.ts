@@ -149,7 +149,9 @@ export async function runMaintenance(
   ];
   let deleted = 0;
   for (const [statuses, age] of rules) {
-    if (age > 0) deleted += await deleteFinished(db, schema, statuses, age, bounded);
+    // No pauses here: the pass is bounded by PASS_BATCHES and holds the maintenance lock and a
+    // pooled connection while it runs, which a pause would only prolong.
+    if (age > 0) deleted += await deleteFinished(db, schema, statuses, age, { ...bounded, pauseRatio: 0 });
   }
   if (reaped + expired + deleted > 0) log?.info({ reaped, expired, deleted }, "maintenance pass");
   return { reaped, expired, deleted, reapedRuns, expiredRuns };

@@ -16,5 +16,13 @@ export function resultIdIn(id: RunIdInput): string {
       `run id "${String(id)}" names database "${parsed.alias}"; only the "${DEFAULT_ALIAS}" database is configured here`,
     );
   }
+  if (BigInt(parsed.resultId) > MAX_RESULT_ID) {
+    throw new InvalidInputError(
+      `run id "${String(id)}" is out of range; run ids are at most ${MAX_RESULT_ID}`,
+    );
+  }
   return parsed.resultId;
 }
+
+/** The largest result_id a run can have (bigint). */
+export const MAX_RESULT_ID = 9223372036854775807n;

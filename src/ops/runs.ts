@@ -4,12 +4,14 @@
  * result_id. Each page walks the primary key backwards over a bounded range of ids, so a page
  * costs the same on a table of any size and needs no index beyond the primary key.
  */
+
 import { guarded, type Queryable } from "../db/pool.js";
 import { validateQueueName } from "../definition.js";
 import { parseDuration } from "../duration.js";
 import { InvalidInputError } from "../errors.js";
 import { type RunListRow, selectRunPage } from "../sql/runs.js";
 import { parseStatuses, type TaskStatus } from "../status.js";
+import { MAX_RESULT_ID } from "./run-id.js";
 
 import { optionalName } from "./triage.js";
 
@@ -102,12 +104,10 @@ export function parseRunTimeField(value: string | undefined): RunTimeField {
   return field as RunTimeField;
 }
 
-const MAX_BIGINT = 2n ** 63n - 1n;
-
 /** The cursor is the id the next page starts below: a whole number, as nextCursor gives it. */
 export function parseCursor(value: string): string {
   const text = value.trim();
-  if (!/^[1-9]\d{0,18}$/.test(text) || BigInt(text) > MAX_BIGINT) {
+  if (!/^[1-9]\d{0,18}$/.test(text) || BigInt(text) > MAX_RESULT_ID) {
     throw new InvalidInputError(`cursor "${value}" is not valid; pass the nextCursor of the previous page`);
   }
   return text;

@@ -77,7 +77,7 @@ function view(schedule: Schedule, state: SchedulerState, jobs: Set<string> | nul
   let nextRunAt = schedule.enabled ? schedule.nextRunAt : null;
   if (schedule.enabled && state.mode === "pg_cron") {
     try {
-      nextRunAt = parseCron(schedule.cron, schedule.timezone, `schedule "${schedule.name}"`).next(now);
+      nextRunAt = parseCron(schedule.cron, "UTC", `schedule "${schedule.name}"`).next(now);
     } catch {
       // A cron expression croner refuses is reported by reproq pg-cron --install; keep the stored time.
     }

@@ -590,12 +590,16 @@ export async function selectRunPage(
 ): Promise<RunListPage> {
   const t = qualify(schema, "task_runs");
   const time = filter.field === "finished_at" ? "finished_at" : "enqueued_at";
-  // min() and max() each read one end of the primary key.
+  // Each reads one end of a primary-key range: the oldest id, and the newest id below the cursor,
+  // where the walk starts (so a gap of unused ids, after a rolled-back bulk insert or from a
+  // cursor past the newest run, costs no empty pages).
   const ends = await db.query<{ low: string | null; high: string | null }>(
-    `SELECT min(result_id)::text AS low, max(result_id)::text AS high FROM ${t}`,
+    `SELECT (SELECT min(result_id) FROM ${t})::text AS low,
+            (SELECT max(result_id) FROM ${t} WHERE $1::bigint IS NULL OR result_id < $1::bigint)::text AS high`,
+    [filter.before],
   );
   const { low, high } = ends.rows[0]!;
-  const before = filter.before === null ? BigInt(high ?? "0") + 1n : BigInt(filter.before);
+  const before = BigInt(high ?? "0") + 1n;
   const span = BigInt(filter.budget);
   const floor = before - span > 1n ? before - span : 1n;
   const page = await db.query<RunListRow>(

@@ -51,7 +51,8 @@ export async function importTaskModules(patterns: readonly string[], cwd: string
 
 /**
  * `file` with where its SyntaxError is: `file:line:column`, or `file (… in path:line)` when the
- * error is in a module it imports. Node puts the location in the stack for a bad import binding but
+ * error is in a module it imports; a SyntaxError thrown by running code (a bad JSON.parse) is
+ * located by its stack. Node puts the location in the stack for a bad import binding but
  * not for a parse error of an ES module; then `node --check` on the file reports it.
  */
 function syntaxErrorLocation(error: SyntaxError, file: string): string {
@@ -63,6 +64,13 @@ function syntaxErrorLocation(error: SyntaxError, file: string): string {
   if (inStack) {
     const where = inStack[1]!.startsWith("file:") ? fileURLToPath(inStack[1]!) : inStack[1]!;
     return located(where, inStack[2]!, inStack[3]!.length + 1);
+  }
+  // Thrown by running code (JSON.parse, new RegExp, eval), not a parse error: the stack has a frame
+  // in a module of the application; that is where it happened.
+  const thrown = /^\s+at (?:.*? \()?((?:file:\/\/|\/)[^():]+):(\d+):(\d+)\)?$/m.exec(error.stack ?? "");
+  if (thrown) {
+    const where = thrown[1]!.startsWith("file:") ? fileURLToPath(thrown[1]!) : thrown[1]!;
+    return located(where, thrown[2]!, Number(thrown[3]));
   }
   if (TS_EXTENSIONS.has(path.extname(file))) return file;
   const check = spawnSync(process.execPath, ["--check", file], { encoding: "utf8", timeout: 10_000 });

@@ -104,4 +104,36 @@ describe("runs list plans", () => {
     expect(pages).toBeGreaterThan(3);
     expect(seen).toEqual(rows.map((r) => r.id));
   });
+
+  it("starts each walk at the newest run below the cursor, so a gap of unused ids costs no empty pages", async () => {
+    const { rows: top } = await ctx.db.pool.query<{ id: string }>(
+      "SELECT max(result_id)::text AS id FROM reproq.task_runs",
+    );
+    const older = await listRuns(ctx.db.pool, "reproq", { limit: 1 });
+    // A bulk insert that rolled back used up 5,000 ids.
+    const client = await ctx.db.pool.connect();
+    try {
+      await client.query("BEGIN");
+      await client.query(
+        `INSERT INTO reproq.task_runs (spec_json, spec_hash, task_path)
+         SELECT '{}', repeat('b', 64), 'plans.gap' FROM generate_series(1, 5000)`,
+      );
+      await client.query("ROLLBACK");
+    } finally {
+      client.release();
+    }
+    await ctx.db.pool.query(
+      "INSERT INTO reproq.task_runs (spec_json, spec_hash, task_path) VALUES ('{}', repeat('c', 64), 'plans.after-gap')",
+    );
+    // The walk from the newest run meets the gap and stops at its bound; the next page starts at
+    // the newest run below the gap, not 500 ids further down.
+    const page = await listRuns(ctx.db.pool, "reproq", { limit: 2, budget: 500 });
+    expect(page.runs.map((r) => r.taskName)).toEqual(["plans.after-gap"]);
+    expect(page.partial).toBe(true);
+    const next = await listRuns(ctx.db.pool, "reproq", { limit: 1, budget: 500, after: page.nextCursor! });
+    expect(next.runs.map((r) => [r.id, r.taskName])).toEqual([[top[0]!.id, older.runs[0]!.taskName]]);
+    // A cursor far past the newest run starts at the newest run too.
+    const far = await listRuns(ctx.db.pool, "reproq", { limit: 1, budget: 500, after: "9000000000" });
+    expect(far.runs.map((r) => r.taskName)).toEqual(["plans.after-gap"]);
+  });
 });

@@ -22,6 +22,10 @@ beforeAll(async () => {
   );
   await writeFile(path.join(dir, "outer.mjs"), 'import "./parse.mjs";\n');
   await writeFile(path.join(dir, "parse.ts"), "export const a: number = 1;\nconst b = ;\n");
+  await writeFile(
+    path.join(dir, "thrown.mjs"),
+    'export const a = 1;\nexport const cfg = JSON.parse("{bad");\n',
+  );
 });
 
 afterAll(async () => {
@@ -67,6 +71,13 @@ describe("task module import errors", () => {
     expect(error.message).toBe(
       `tasks: could not import ${path.join(dir, "outer.mjs")} (the syntax error is in a module it imports; run node --check on those): Unexpected token ';'`,
     );
+  });
+
+  it("a SyntaxError thrown by running code is located by its stack, not blamed on an import", async () => {
+    const error = await importError("thrown.mjs");
+    expect(error.message.startsWith(`tasks: could not import ${path.join(dir, "thrown.mjs")}:2:`)).toBe(true);
+    expect(error.message).toContain("JSON");
+    expect(error.message).not.toContain("module it imports");
   });
 
   it("a TypeScript parse error is one line naming the file, line and column", async () => {

@@ -168,9 +168,11 @@ const runNowCommand = onSchedule({
   description: "run a schedule now (beat: due at the next tick; pg_cron: enqueued at once)",
   run: (ctx, name) => runScheduleNowByName(ctx.db, ctx.schema, name, viewOptions(ctx)),
   text: (outcome) =>
-    outcome.runId === null
-      ? `Schedule ${outcome.schedule.name} is due now; the next scheduler tick enqueues it`
-      : `Enqueued run ${outcome.runId} for schedule ${outcome.schedule.name}`,
+    outcome.runId !== null
+      ? `Enqueued run ${outcome.runId} for schedule ${outcome.schedule.name}`
+      : outcome.mode === "pg_cron"
+        ? `Schedule ${outcome.schedule.name}: nothing was enqueued (it was disabled or changed meanwhile); see reproq schedules show ${outcome.schedule.name}`
+        : `Schedule ${outcome.schedule.name} is due now; the next scheduler tick enqueues it`,
   changesJob: false,
 });
 

@@ -178,17 +178,21 @@ BEGIN
                  WHERE cs.key = ANY(v_keys) AND cs.key <> ALL(v_locked)
                    FOR UPDATE SKIP LOCKED) l;
       END IF;`
-          : `-- Counters that do not exist yet are created in key order (an insert waits only for another
-      -- claim creating the same counter, never for a settle); then every counter is locked without
-      -- waiting. A claim holds locks on its candidates (and, after a concurrent claim took a
+          : `-- Counters that do not exist yet are created in key order, in the first round only (an
+      -- insert waits only for another claim creating the same counter, never for a settle, and two
+      -- claims that each inserted in one key-ordered statement cannot wait on each other; a later
+      -- round leaves runs of missing counters to the next claim); then every counter is locked
+      -- without waiting. A claim holds locks on its candidates (and, after a concurrent claim took a
       -- candidate first, on runs it then passed over, which a settle may be waiting for): were it
       -- to wait for a counter a settle holds, the two would deadlock. Runs of counters held
       -- elsewhere are not admitted; the claim says so (retry_after_ms 0) and the worker claims again.
-      INSERT INTO ${s}.concurrency_slots AS cs (key)
-      SELECT u.k FROM unnest(v_keys) AS u(k)
-       WHERE NOT EXISTS (SELECT 1 FROM ${s}.concurrency_slots e WHERE e.key = u.k)
-       ORDER BY u.k
-      ON CONFLICT (key) DO NOTHING;
+      IF v_round = 1 THEN
+        INSERT INTO ${s}.concurrency_slots AS cs (key)
+        SELECT u.k FROM unnest(v_keys) AS u(k)
+         WHERE NOT EXISTS (SELECT 1 FROM ${s}.concurrency_slots e WHERE e.key = u.k)
+         ORDER BY u.k
+        ON CONFLICT (key) DO NOTHING;
+      END IF;
       SELECT v_locked || coalesce(array_agg(l.key ORDER BY l.key), '{}') INTO v_locked
           FROM (SELECT cs.key FROM ${s}.concurrency_slots cs
                  WHERE cs.key = ANY(v_keys) AND cs.key <> ALL(v_locked)

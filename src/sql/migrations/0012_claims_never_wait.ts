@@ -7,7 +7,8 @@
  * order) and waits for the run. The claim used to wait for those counters in turn (round one
  * created and locked every counter it needed, waiting), and PostgreSQL broke the cycle by rolling
  * one of them back: about one deadlock per 10,000 keyed runs with three workers. Now a claim creates
- * only counters that do not exist and locks the others with SKIP LOCKED; runs whose counters are
+ * only counters that do not exist (in its first round, in one key-ordered statement, so two claims
+ * creating counters cannot wait on each other either) and locks the others with SKIP LOCKED; runs whose counters are
  * held elsewhere are left for the next claim, and the claim returns retry_after_ms 0 so the worker
  * claims again at once.
  */
