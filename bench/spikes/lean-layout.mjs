@@ -10,6 +10,10 @@
 //   fenced by (id, attempt, worker).
 // - split, partial claim index: the same two tables with the claim index limited to READY runs,
 //   as today: the claim is then a non-HOT update. Shows what HOT is worth on its own.
+// - one table, HOT claim: the shipped table with indexes that name no column a claim changes:
+//   the claim, dedup and expiry indexes cover unfinished runs (finished_at IS NULL, which only a
+//   settle changes), finished runs are found by an `outcome` column a settle sets, and there is
+//   no lease index (leases kept per worker). The claim can be HOT; the settle is not.
 //
 // Each layout is filled with rows of a no-op run's size (a spec of about 230 bytes, a provenance of
 // about 250), then one connection claims BATCH at a time (FOR UPDATE SKIP LOCKED) and settles them
@@ -18,6 +22,7 @@
 //
 //   npm run build && node bench/spikes/lean-layout.mjs                  # 30,000 runs, median of 3
 //   node bench/spikes/lean-layout.mjs --runs=50000 --finished=200000 --rounds=3
+//   node bench/spikes/lean-layout.mjs --inflight=2000     # claims walk past 2,000 RUNNING runs
 import { performance } from "node:perf_hooks";
 import { fmt, machine, median, numericFlag, revision } from "../runner/lib.mjs";
 import { openReproqDatabase } from "../runner/reproq-db.mjs";
@@ -27,6 +32,8 @@ const FINISHED = numericFlag("finished", 0);
 const ROUNDS = numericFlag("rounds", 3);
 const BATCH = numericFlag("batch", 1_000);
 const ENQUEUE_BATCH = 5_000;
+/** Runs claimed first and held RUNNING through the cycle (long tasks, buffered runs): claims walk past them. */
+const INFLIGHT = numericFlag("inflight", 0);
 
 const bench = await openReproqDatabase({ dataDir: ".reproq/bench-pg", prefix: "reproq_lean_" });
 const { sql, table } = bench;
@@ -148,6 +155,56 @@ const LAYOUTS = [
          AND coalesce(r.status, '') = 'RUNNING'`,
     hotTable: COPY,
   },
+  {
+    label: "one table, HOT claim, fillfactor 50",
+    async build() {
+      await sql.query(`CREATE TABLE ${COPY} (LIKE ${table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING IDENTITY)
+                       WITH (fillfactor = 50)`);
+      await sql.query(`ALTER TABLE ${COPY} ADD PRIMARY KEY (result_id), ADD COLUMN outcome text`);
+      await sql.query(`CREATE INDEX lean_one_claim ON ${COPY} (queue_name, priority DESC, run_after, result_id)
+                        WHERE finished_at IS NULL`);
+      await sql.query(`CREATE INDEX lean_one_claim_order ON ${COPY} (priority DESC, run_after, result_id)
+                        WHERE finished_at IS NULL`);
+      await sql.query(`CREATE UNIQUE INDEX lean_one_dedup ON ${COPY} (dedup_key) WHERE finished_at IS NULL`);
+      await sql.query(`CREATE INDEX lean_one_expiry ON ${COPY} (expires_at)
+                        WHERE finished_at IS NULL AND expires_at IS NOT NULL`);
+      await sql.query(
+        `CREATE INDEX lean_one_finished ON ${COPY} (outcome, finished_at) WHERE outcome IS NOT NULL`,
+      );
+      for (const def of SHIPPED_TRIGGERS) await sql.query(def);
+      if (FINISHED > 0)
+        await sql.query(
+          `INSERT INTO ${COPY} (queue_name, spec_json, spec_hash, task_path, provenance_json, status,
+                                              outcome, finished_at, attempts, return_json)
+          SELECT 'default', ${SPEC}, encode(sha256(('f' || g)::bytea), 'hex'), 'bench.noop', $1::jsonb,
+                 'SUCCESSFUL', 'SUCCESSFUL', now(), 1, 'null' FROM generate_series(1, ${FINISHED}) g`,
+          [PROVENANCE],
+        );
+    },
+    enqueue: `INSERT INTO ${COPY} (queue_name, spec_json, spec_hash, dedup_key, task_path, provenance_json)
+      SELECT 'default', u.spec::jsonb, u.hash, u.hash, 'bench.noop', $3::jsonb
+        FROM unnest($1::text[], $2::text[]) AS u(spec, hash)
+      ON CONFLICT DO NOTHING`,
+    claim: `WITH cand AS MATERIALIZED (
+        SELECT r.result_id FROM ${COPY} r
+         WHERE r.finished_at IS NULL AND r.status = 'READY' AND r.queue_name = 'default' AND r.run_after <= now()
+           AND (r.expires_at IS NULL OR r.expires_at > now())
+         ORDER BY r.priority DESC, r.run_after, r.result_id LIMIT $1 FOR UPDATE SKIP LOCKED)
+      UPDATE ${COPY} r
+         SET status = 'RUNNING', attempts = r.attempts + 1, started_at = coalesce(r.started_at, now()),
+             last_attempted_at = now(), leased_by = 'bench', leased_until = now() + interval '60 s',
+             lease_token = gen_random_uuid(), worker_ids = array_append(r.worker_ids, 'bench'),
+             updated_at = now()
+       WHERE r.result_id = ANY(ARRAY(SELECT result_id FROM cand))
+   RETURNING r.result_id AS id, r.attempts::text AS fence, r.spec_json -> 'args' AS args`,
+    settle: `UPDATE ${COPY} r
+         SET status = 'SUCCESSFUL', outcome = 'SUCCESSFUL', finished_at = now(), return_json = 'null',
+             leased_by = NULL, leased_until = NULL, lease_token = NULL, updated_at = now()
+        FROM unnest($1::bigint[], $2::text[]) AS u(id, fence)
+       WHERE r.result_id = ANY($1) AND r.result_id = u.id AND r.attempts = u.fence::integer
+         AND r.leased_by = 'bench' AND coalesce(r.status, '') = 'RUNNING'`,
+    hotTable: COPY,
+  },
   ...[
     { partialClaim: false, fillfactor: 50 },
     { partialClaim: false, fillfactor: 70 },
@@ -239,6 +296,8 @@ async function measure(layout, index, round, input) {
   let settling = 0;
   let done = 0;
   await sql.query("SET enable_nestloop = off"); // as settle_runs() plans its UPDATE (migration 9)
+  const claimHeld = { name: `lean-claim-${round}-${index}`, text: layout.claim, values: [INFLIGHT] };
+  const held = INFLIGHT > 0 ? (await sql.query(claimHeld)).rows : [];
   for (;;) {
     t = performance.now();
     await sql.query("BEGIN");
@@ -261,6 +320,14 @@ async function measure(layout, index, round, input) {
     if (settled.rowCount !== rows.length)
       throw new Error(`${layout.label}: settled ${settled.rowCount} of ${rows.length}`);
     done += rows.length;
+  }
+  if (held.length > 0) {
+    const settled = await sql.query({
+      name: `lean-settle-${round}-${index}`,
+      text: layout.settle,
+      values: [held.map((r) => r.id), held.map((r) => r.fence)],
+    });
+    done += settled.rowCount;
   }
   await sql.query("RESET enable_nestloop");
   if (done !== RUNS) throw new Error(`${layout.label}: claimed ${done} of ${RUNS} runs`);
@@ -287,7 +354,7 @@ try {
   console.log(`- revision: ${revision()}`);
   for (const line of bench.describe()) console.log(line);
   console.log(
-    `- bulk enqueue in statements of ${fmt(ENQUEUE_BATCH)}; claims of ${fmt(BATCH)}, each settled at once\n`,
+    `- bulk enqueue in statements of ${fmt(ENQUEUE_BATCH)}; claims of ${fmt(BATCH)}, each settled at once; ${fmt(INFLIGHT)} runs held RUNNING meanwhile\n`,
   );
   console.log(
     "| layout | bulk enqueue (us/run) | claim (us/run) | settle (us/run) | enqueue + claim + settle | updates that were HOT |",
