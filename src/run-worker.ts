@@ -1,0 +1,13 @@
+/**
+ * runWorker(): start a worker in this process with its observability surface attached (the HTTP
+ * endpoints when `metricsAddr` is set, the memory log when `memoryLogInterval` is); the returned
+ * handle has stop(), which closes them too.
+ */
+import { workerHttp } from "./http/surface.js";
+import { Worker, type WorkerOptions } from "./worker/worker.js";
+
+export type { WorkerOptions };
+
+export function runWorker(options: WorkerOptions = {}): Promise<Worker> {
+  return Worker.start({ ...options, surfaces: [workerHttp, ...(options.surfaces ?? [])] });
+}
