@@ -41,8 +41,8 @@ export interface MetricsSources {
 
 export class WorkerMetrics {
   readonly registry = new client.Registry();
-  /** The snapshot every collector of one scrape reads (taken once per scrape). */
-  #status: WorkerStatus | null = null;
+  /** Sets the scrape-time metrics from one status snapshot. */
+  #refills: Array<(status: WorkerStatus) => void> = [];
   #depth: readonly QueueDepthRow[] = [];
   #sources: MetricsSources;
   #attempt: client.Histogram<"queue" | "task">;
@@ -52,39 +52,20 @@ export class WorkerMetrics {
   constructor(sources: MetricsSources) {
     this.#sources = sources;
     const registers = [this.registry];
-    const snapshot = () => this.#status ?? sources.worker.status();
-    const counter = (
-      name: string,
-      help: string,
-      labelNames: string[],
-      fill: (metric: client.Counter, status: WorkerStatus) => void,
-    ) =>
-      new client.Counter({
-        name,
-        help,
-        labelNames,
-        registers,
-        collect() {
-          this.reset();
-          fill(this, snapshot());
-        },
-      });
-    const gauge = (
-      name: string,
-      help: string,
-      labelNames: string[],
-      fill: (metric: client.Gauge, status: WorkerStatus) => void,
-    ) =>
-      new client.Gauge({
-        name,
-        help,
-        labelNames,
-        registers,
-        collect() {
-          this.reset();
-          fill(this, snapshot());
-        },
-      });
+    // Scrape-time metrics: each scrape resets them and sets them from the one status snapshot.
+    const refilled =
+      <M extends client.Counter | client.Gauge>(
+        make: (config: { name: string; help: string; labelNames: string[] }) => M,
+      ) =>
+      (name: string, help: string, labelNames: string[], fill: (metric: M, status: WorkerStatus) => void) => {
+        const metric = make({ name, help, labelNames });
+        this.#refills.push((status) => {
+          metric.reset();
+          fill(metric, status);
+        });
+      };
+    const counter = refilled((config) => new client.Counter({ ...config, registers }));
+    const gauge = refilled((config) => new client.Gauge({ ...config, registers }));
 
     counter(
       "reproq_runs_total",
@@ -198,12 +179,9 @@ export class WorkerMetrics {
   /** The Prometheus text exposition: one status snapshot and (if due) one depth sample per scrape. */
   async scrape(): Promise<string> {
     this.#depth = (await this.#sources.queueDepth()) ?? this.#depth;
-    this.#status = this.#sources.worker.status();
-    try {
-      return await this.registry.metrics();
-    } finally {
-      this.#status = null;
-    }
+    const status = this.#sources.worker.status();
+    for (const refill of this.#refills) refill(status);
+    return this.registry.metrics();
   }
 
   get contentType(): string {
