@@ -61,6 +61,7 @@ export interface QueueDepthRow {
  * READY rows are in it), so it costs what the backlog is, not what the table is; the RUNNING
  * count reads the partial lease index task_runs_lease_idx, bounded by the fleet's concurrency.
  * WAITING and finished runs are left out on purpose: counting them scans what retention keeps.
+ * Measured: 1,000,000 rows of which 10,000 READY, 1.3 ms and 54 buffers (docs/observability.md).
  */
 export async function selectQueueDepth(db: Queryable, schema: string): Promise<QueueDepthRow[]> {
   const t = qualify(schema, "task_runs");
