@@ -156,13 +156,7 @@ export class Worker {
     const setup = await setUpWorker(options);
     const worker = new Worker(setup);
     try {
-      await worker.#begin();
-    } catch (error) {
-      await setup.executor.close().catch(() => {});
-      await setup.connection.close();
-      throw error;
-    }
-    try {
+      // Surfaces first, so that they see the first claim and a bad setting stops the start.
       for (const surface of setup.surfaces) {
         const attached = await surface({
           worker,
@@ -172,8 +166,11 @@ export class Worker {
         });
         if (attached) worker.#surfaces.push(attached);
       }
+      await worker.#begin();
     } catch (error) {
-      await worker.stop({ timeout: 0 });
+      for (const surface of worker.#surfaces.splice(0).reverse()) await surface.close().catch(() => {});
+      await setup.executor.close().catch(() => {});
+      await setup.connection.close();
       throw error;
     }
     if (setup.onlyBuiltins) {

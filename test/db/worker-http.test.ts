@@ -135,6 +135,17 @@ describe("refusals", () => {
     expect(withCert.status).toBe(200);
   });
 
+  it("refuses to start on a bad allow-list entry or half a TLS pair", async () => {
+    const surfaces = [httpSurface().surface];
+    const start = (config: Record<string, unknown>) =>
+      startWorker({ queues: ["http-q"], metricsAddr: "127.0.0.1:0", ...config }, { surfaces });
+    await expect(start({ metricsAllowCidrs: ["intranet"] })).rejects.toThrow(
+      /"intranet" is not an IP address/,
+    );
+    await expect(start({ metricsTlsCert: "/nonexistent.pem" })).rejects.toThrow(/set both or neither/);
+    await expect(start({ metricsTlsClientCa: "/nonexistent.pem" })).rejects.toThrow(/needs metricsTlsCert/);
+  });
+
   it("warns loudly when it listens beyond loopback with no token, allow-list or client CA", async () => {
     const lines: string[] = [];
     const logger = pino({ level: "warn" }, { write: (line: string) => lines.push(line) });
