@@ -206,6 +206,23 @@ describe("/events", () => {
   });
 });
 
+describe("the memory log", () => {
+  it("logs RSS and heap every memoryLogInterval, with or without the endpoints", async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: "info" }, { write: (line: string) => lines.push(line) });
+    const worker = await runWorker({
+      logger,
+      config: { queues: ["http-q"], memoryLogInterval: "20ms", pollInterval: 500 },
+    });
+    try {
+      const line = await eventually(() => lines.find((l) => JSON.parse(l).msg === "memory"));
+      expect(JSON.parse(line)).toMatchObject({ rssMb: expect.any(Number), heapUsedMb: expect.any(Number) });
+    } finally {
+      await worker.stop({ timeout: 0 });
+    }
+  });
+});
+
 describe("stopping", () => {
   it("ends open streams (after the last state event) and closes the server with the worker", async () => {
     const { url, worker } = await serve();
