@@ -5,7 +5,7 @@
  * a task label is a registered task's name or "other", a queue label a queue this worker served.
  */
 import client from "prom-client";
-import { getTask } from "../registry.js";
+import { getTask, registeredTasks } from "../registry.js";
 import type { QueueDepthRow } from "../sql/stats.js";
 import type { RunCounts, WorkerStatus } from "../worker/status.js";
 import type { WorkerView } from "../worker/surface.js";
@@ -23,6 +23,7 @@ const OUTCOMES: ReadonlyArray<[keyof RunCounts, string]> = [
   ["reclaimed", "reclaimed"],
 ];
 
+const MAX_DEPTH_QUEUES = 1000;
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
 const WAIT_BUCKETS = [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
 
@@ -44,6 +45,8 @@ export class WorkerMetrics {
   /** Sets the scrape-time metrics from one status snapshot. */
   #refills: Array<(status: WorkerStatus) => void> = [];
   #depth: readonly QueueDepthRow[] = [];
+  /** Queues seen in a depth sample (at most MAX_DEPTH_QUEUES), reported as 0 once they drain. */
+  #depthQueues = new Set<string>();
   #sources: MetricsSources;
   #attempt: client.Histogram<"queue" | "task">;
   #wait: client.Histogram<"queue">;
@@ -72,6 +75,9 @@ export class WorkerMetrics {
       "Runs by outcome and queue since the worker started.",
       ["outcome", "queue"],
       (m, s) => {
+        // Served queues named exactly start at 0, so rate() has a series before the first run.
+        for (const queue of s.queues)
+          if (!/[*?[]/.test(queue)) for (const [, outcome] of OUTCOMES) m.inc({ outcome, queue }, 0);
         for (const [queue, counts] of Object.entries(s.counts.byQueue))
           for (const [key, outcome] of OUTCOMES) m.inc({ outcome, queue }, counts[key]);
       },
@@ -81,6 +87,8 @@ export class WorkerMetrics {
       'Runs by outcome and task since the worker started (unregistered task names count as "other").',
       ["outcome", "task"],
       (m, s) => {
+        for (const { name } of registeredTasks())
+          for (const [, outcome] of OUTCOMES) m.inc({ outcome, task: name }, 0);
         for (const [name, counts] of Object.entries(s.counts.byTask)) {
           const task = taskLabel(name);
           for (const [key, outcome] of OUTCOMES) m.inc({ outcome, task }, counts[key]);
@@ -136,6 +144,9 @@ export class WorkerMetrics {
       "READY and RUNNING runs by queue, from the database (sampled at most every metricsQueueDepthInterval).",
       ["queue", "status"],
       (m) => {
+        // A queue that drained reads 0 rather than vanishing (a gauge that vanishes goes stale).
+        for (const queue of this.#depthQueues)
+          for (const status of ["READY", "RUNNING"]) m.set({ queue, status }, 0);
         for (const row of this.#depth) m.set({ queue: row.queue_name, status: row.status }, row.count);
       },
     );
@@ -179,6 +190,8 @@ export class WorkerMetrics {
   /** The Prometheus text exposition: one status snapshot and (if due) one depth sample per scrape. */
   async scrape(): Promise<string> {
     this.#depth = (await this.#sources.queueDepth()) ?? this.#depth;
+    for (const row of this.#depth)
+      if (this.#depthQueues.size < MAX_DEPTH_QUEUES) this.#depthQueues.add(row.queue_name);
     const status = this.#sources.worker.status();
     for (const refill of this.#refills) refill(status);
     return this.registry.metrics();

@@ -63,6 +63,9 @@ describe("/metrics", () => {
     ).toBe(3);
     expect(sample(metrics, "reproq_enqueue_to_start_seconds_count", { queue: "http-q" })).toBe(4);
     expect(sample(metrics, "reproq_queue_depth", { queue: "http-idle", status: "READY" })).toBe(2);
+    // Series exist before their first increment: a registered task, a served queue's outcomes.
+    expect(sample(metrics, "reproq_task_runs_total", { outcome: "cancelled", task: "http.low" })).toBe(0);
+    expect(sample(metrics, "reproq_runs_total", { outcome: "expired", queue: "http-q" })).toBe(0);
     expect(sample(metrics, "reproq_runs_in_flight")).toBe(0);
     expect(sample(metrics, "reproq_pool_clients", { state: "max" })).toBeGreaterThan(0);
     expect(sample(metrics, "process_resident_memory_bytes")).toBeGreaterThan(0);
