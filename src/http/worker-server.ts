@@ -97,9 +97,13 @@ export async function startWorkerHttp(options: WorkerHttpOptions): Promise<Worke
         },
       );
     } else if (path === "/healthz") {
-      void health().then(({ code, body }) =>
-        send(res, code, "application/json", `${JSON.stringify(body)}\n`, req.method === "HEAD"),
-      );
+      void health()
+        .catch(
+          (): Health => ({ code: 503, body: { status: "unhealthy", reason: "the health check failed" } }),
+        )
+        .then(({ code, body }) =>
+          send(res, code, "application/json", `${JSON.stringify(body)}\n`, req.method === "HEAD"),
+        );
     } else if (path === "/events") {
       if (!events)
         return text(res, 503, "the event stream is off in low memory mode (LOW_MEMORY_MODE); use /metrics\n");
@@ -134,6 +138,8 @@ export async function startWorkerHttp(options: WorkerHttpOptions): Promise<Worke
     metrics.close();
     throw new ConfigError(`metricsAddr ${config.metricsAddr}: cannot listen (${(error as Error).message})`);
   });
+  // Once listening, a server error (out of file descriptors, say) is logged, never thrown at the worker.
+  server.on("error", (error) => log.warn({ err: error }, "worker HTTP server error"));
   const bound = server.address() as AddressInfo;
   const address = { host: bound.address, port: bound.port };
   const host = bound.family === "IPv6" ? `[${bound.address}]` : bound.address;
