@@ -162,6 +162,7 @@ describe("/events", () => {
   it("streams run events with ids, heartbeats, and resumes from Last-Event-ID", async () => {
     const { url } = await serve({ eventsHeartbeatInterval: "100ms" });
     const first = new SseReader(`${url}/events`, AUTH);
+    await first.until((r) => r.opened);
     const run = await ok.enqueue(10);
     await first.until((r) => r.events("succeeded").some((e) => e.json.id === run.id));
     await first.until((r) => r.comments.includes(": ping"));
