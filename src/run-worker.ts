@@ -9,5 +9,6 @@ import { Worker, type WorkerOptions } from "./worker/worker.js";
 export type { WorkerOptions };
 
 export function runWorker(options: WorkerOptions = {}): Promise<Worker> {
-  return Worker.start({ ...options, surfaces: [workerHttp, ...(options.surfaces ?? [])] });
+  const others = (options.surfaces ?? []).filter((surface) => surface !== workerHttp);
+  return Worker.start({ ...options, surfaces: [workerHttp, ...others] });
 }
