@@ -26,6 +26,7 @@ export {
   UsageError,
   WaitTimeoutError,
 } from "./errors.js";
+export { workerHttp } from "./http/surface.js";
 export type { RunIdInput } from "./ids.js";
 export { type CancelOutcome, cancel } from "./ops/cancel.js";
 export {
@@ -61,6 +62,7 @@ export {
 } from "./ops/workflows.js";
 export { getTask, registeredTasks } from "./registry.js";
 export { type TaskErrorRecord, TaskResult, type WaitOptions } from "./result.js";
+export { runWorker, type WorkerOptions } from "./run-worker.js";
 export { type ConfigureOptions, close, configure, getBackend, getResult, migrate } from "./runtime.js";
 export { type RecurringOptions, recurring, type SyncResult, syncRecurring } from "./scheduler/recurring.js";
 export {
@@ -85,17 +87,20 @@ export {
 export { PACKAGE_VERSION as VERSION } from "./version.js";
 export { NonRetryableError, snooze } from "./worker/control.js";
 export type { ExecutionRequest, ExecutionResult, Executor } from "./worker/executor.js";
-export { runWorker, type WorkerOptions } from "./worker/run.js";
 export {
+  type AttachedSurface,
   type ErrorRecord,
   type InFlightRun,
   type MaintainedRun,
   type RunCounts,
   type RunEvent,
+  type SurfaceContext,
   Worker,
   type WorkerEvents,
   type WorkerState,
   type WorkerStatus,
+  type WorkerSurface,
+  type WorkerView,
 } from "./worker/worker.js";
 export {
   type Chain,

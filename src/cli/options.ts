@@ -68,6 +68,38 @@ export const WORKER_OPTIONS = {
   },
 } as const satisfies Record<string, OptionSpec>;
 
+/**
+ * The worker's HTTP endpoints (docs/observability.md). The token has no flag on purpose: a
+ * command line is visible to every user of the machine; set METRICS_AUTH_TOKEN instead.
+ */
+export const METRICS_OPTIONS = {
+  metricsAddr: {
+    flags: "--metrics-addr <host:port>",
+    description: "serve /metrics, /healthz and /events here (default: off)",
+    setting: "metricsAddr",
+  },
+  metricsAllowCidrs: {
+    flags: "--metrics-allow-cidrs <list>",
+    description: "client IPs/CIDRs those endpoints answer, comma-separated (default: any)",
+    setting: "metricsAllowCidrs",
+  },
+  metricsTlsCert: {
+    flags: "--metrics-tls-cert <file>",
+    description: "serve them over HTTPS with this PEM certificate",
+    setting: "metricsTlsCert",
+  },
+  metricsTlsKey: {
+    flags: "--metrics-tls-key <file>",
+    description: "the certificate's PEM private key",
+    setting: "metricsTlsKey",
+  },
+  metricsTlsClientCa: {
+    flags: "--metrics-tls-client-ca <file>",
+    description: "require client certificates signed by this CA (mutual TLS)",
+    setting: "metricsTlsClientCa",
+  },
+} as const satisfies Record<string, OptionSpec>;
+
 /** How a long-running command logs (settings logLevel and logFormat). */
 export const LOG_OPTIONS = {
   logLevel: {

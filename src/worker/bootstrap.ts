@@ -16,6 +16,7 @@ import { currentSettings } from "../runtime.js";
 import { assertSchemaCurrent } from "../sql/migrate.js";
 import { importTaskModules } from "./discovery.js";
 import { type Executor, InProcessExecutor } from "./executor.js";
+import type { WorkerSurface } from "./surface.js";
 
 export interface WorkerOptions {
   /** Settings that override configure(), config files and the environment for this worker. */
@@ -31,6 +32,11 @@ export interface WorkerOptions {
   logger?: Logger | false;
   /** Use this executor instead of the one `isolation` selects. */
   executor?: Executor;
+  /**
+   * Started with the worker, closed once it stopped. runWorker() and the CLI attach the HTTP
+   * endpoints (`metricsAddr`) this way; with Worker.start, pass `workerHttp` from the package.
+   */
+  surfaces?: readonly WorkerSurface[];
 }
 
 export interface WorkerSetup {
@@ -42,6 +48,7 @@ export interface WorkerSetup {
   handleSignals: boolean;
   /** Only the built-in tasks are registered (a forgotten --tasks). */
   onlyBuiltins: boolean;
+  surfaces: readonly WorkerSurface[];
 }
 
 export const WORKER_NO_DATABASE =
@@ -96,6 +103,7 @@ export async function setUpWorker(options: WorkerOptions): Promise<WorkerSetup> 
     log: log.child({ workerId: id }),
     handleSignals: options.handleSignals ?? false,
     onlyBuiltins,
+    surfaces: options.surfaces ?? [],
   };
 }
 

@@ -38,11 +38,13 @@ export type WorkerState = "running" | "stopping" | "stopped";
 export type WorkerEvents = {
   /** Claimed into this worker (buffered until a slot is free). */
   claimed: [run: RunEvent];
-  started: [run: RunEvent];
+  /** `waitedMs`: from when the run was due (its enqueue, unless delayed or retried) to this start. */
+  started: [run: RunEvent & { waitedMs: number }];
+  /** `durationMs` in the outcome events: how long the attempt ran (0 when it never started). */
   succeeded: [run: RunEvent & { returnValue: unknown; durationMs: number }];
-  retrying: [run: RunEvent & { error: ErrorRecord; delayMs: number }];
-  failed: [run: RunEvent & { error: ErrorRecord }];
-  cancelled: [run: RunEvent];
+  retrying: [run: RunEvent & { error: ErrorRecord; delayMs: number; durationMs: number }];
+  failed: [run: RunEvent & { error: ErrorRecord; durationMs: number }];
+  cancelled: [run: RunEvent & { durationMs: number }];
   /** Snoozed by its handler: back to READY after delayMs without using an attempt. */
   snoozed: [run: RunEvent & { delayMs: number }];
   /** Another worker (or an operator) owns the run now; this worker's outcome is discarded. */

@@ -91,7 +91,11 @@ export class Reporter {
 
   started(row: ClaimedRunRow): void {
     if (this.#logRuns) this.#log.info(this.#runFields(row), "run started");
-    if (this.#wants("started")) this.#emit("started", this.#runEvent(row));
+    if (this.#wants("started"))
+      this.#emit("started", {
+        ...this.#runEvent(row),
+        waitedMs: Math.max(0, Math.round(Date.now() - row.run_after_ms)),
+      });
   }
 
   /** Another worker or an operator took the run back while this worker held it. */
@@ -117,10 +121,10 @@ export class Reporter {
     this.#count(COUNTER_OF[outcome.kind], row);
     this.#logOutcome(row, end.classified, durationMs);
     if (outcome.kind === "retry" && record)
-      this.#emit("retrying", { ...this.#runEvent(row), error: record, delayMs: outcome.delayMs });
+      this.#emit("retrying", { ...this.#runEvent(row), error: record, delayMs: outcome.delayMs, durationMs });
     else if (outcome.kind === "fail" && record)
-      this.#emit("failed", { ...this.#runEvent(row), error: record });
-    else if (outcome.kind === "cancel") this.#emit("cancelled", this.#runEvent(row));
+      this.#emit("failed", { ...this.#runEvent(row), error: record, durationMs });
+    else if (outcome.kind === "cancel") this.#emit("cancelled", { ...this.#runEvent(row), durationMs });
     else if (outcome.kind === "snooze")
       this.#emit("snoozed", { ...this.#runEvent(row), delayMs: outcome.delayMs });
   }

@@ -47,10 +47,12 @@ import { shutDown } from "./shutdown.js";
 import { onParentExit, onStopSignals } from "./signals.js";
 import { STALL_REPORT_MS, StallWatch } from "./stall-watch.js";
 import { type WorkerStatus, workerStatus } from "./status.js";
+import type { AttachedSurface } from "./surface.js";
 
 export type { WorkerOptions } from "./bootstrap.js";
 export type { ErrorRecord, MaintainedRun, RunEvent, WorkerEvents, WorkerState } from "./events.js";
 export type { InFlightRun, RunCounts, WorkerStatus } from "./status.js";
+export type { AttachedSurface, SurfaceContext, WorkerSurface, WorkerView } from "./surface.js";
 
 export class Worker {
   readonly id: string;
@@ -96,6 +98,8 @@ export class Worker {
   /** Recently finished runs that took at least STALL_REPORT_MS: the suspects of a stall. */
   #longRuns: Array<{ row: ClaimedRunRow; finishedAt: number }> = [];
   #finished = deferred();
+  /** Surfaces started with the worker (its HTTP endpoints), closed once it stopped. */
+  #surfaces: AttachedSurface[] = [];
 
   private constructor(setup: WorkerSetup) {
     const { config, connection, log } = setup;
@@ -152,8 +156,19 @@ export class Worker {
     const setup = await setUpWorker(options);
     const worker = new Worker(setup);
     try {
+      // Surfaces first, so that they see the first claim and a bad setting stops the start.
+      for (const surface of setup.surfaces) {
+        const attached = await surface({
+          worker,
+          config: setup.config,
+          log: setup.log,
+          pool: setup.connection.pool,
+        });
+        if (attached) worker.#surfaces.push(attached);
+      }
       await worker.#begin();
     } catch (error) {
+      for (const surface of worker.#surfaces.splice(0).reverse()) await surface.close().catch(() => {});
       await setup.executor.close().catch(() => {});
       await setup.connection.close();
       throw error;
@@ -469,6 +484,10 @@ export class Worker {
       graceMs,
     );
     this.#setState("stopped");
+    for (const surface of this.#surfaces.splice(0).reverse())
+      await surface
+        .close()
+        .catch((error: unknown) => this.#log.warn({ err: error }, "closing a worker surface failed"));
     this.#finished.resolve();
   }
 }

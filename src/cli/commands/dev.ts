@@ -11,13 +11,14 @@ import { checkLeaseAndHeartbeat } from "../../config/load.js";
 import type { EmbeddedPostgres } from "../../db/embedded.js";
 import { redactUrl } from "../../db/pool.js";
 import { ConfigError, UsageError } from "../../errors.js";
+import { workerHttp } from "../../http/surface.js";
 import { applyMigrations } from "../../ops/migrate.js";
 import { close, configure } from "../../runtime.js";
 import { Worker } from "../../worker/worker.js";
 import { type GlobalOptions, printLines, withPool } from "../context.js";
 import { type CommandContext, defineCommand } from "../define.js";
 import { cliLogger } from "../log.js";
-import { LOG_OPTIONS, tasksOption, WORKER_OPTIONS } from "../options.js";
+import { LOG_OPTIONS, METRICS_OPTIONS, tasksOption, WORKER_OPTIONS } from "../options.js";
 
 interface DevFlags {
   tasks?: string[];
@@ -48,6 +49,7 @@ export const devCommand = defineCommand({
     tasksOption(),
     WORKER_OPTIONS.queues,
     WORKER_OPTIONS.concurrency,
+    METRICS_OPTIONS.metricsAddr,
     ...Object.values(LOG_OPTIONS),
     {
       flags: "--exec <script>",
@@ -94,6 +96,7 @@ async function dev(ctx: CommandContext<DevFlags>): Promise<number> {
       config: config.values,
       configPath: flags.config,
       handleSignals: true,
+      surfaces: [workerHttp],
       // Pretty unless asked otherwise: dev runs in a terminal, whose scrollback already shows when.
       logger: cliLogger({
         role: "worker",

@@ -3,11 +3,12 @@
  * --shutdown-timeout to finish, then are aborted and released). Exit 0 on a clean stop.
  */
 import { checkLeaseAndHeartbeat } from "../../config/load.js";
+import { workerHttp } from "../../http/surface.js";
 import { Worker } from "../../worker/worker.js";
 import { requireDatabaseUrl } from "../context.js";
 import { defineCommand } from "../define.js";
 import { cliLogger } from "../log.js";
-import { LOG_OPTIONS, tasksOption, WORKER_OPTIONS } from "../options.js";
+import { LOG_OPTIONS, METRICS_OPTIONS, tasksOption, WORKER_OPTIONS } from "../options.js";
 
 const EXAMPLES = `
 Examples:
@@ -16,6 +17,7 @@ Examples:
   $ reproq worker --tasks "dist/tasks/*.js" --queues "bulk-*" --isolation process --shutdown-timeout 2m
   $ WORKER_ID=web-1 reproq worker --allowed-task-modules emails.,reports.
   $ reproq worker --tasks "dist/tasks/*.js" --log-format json --log-level warn
+  $ METRICS_AUTH_TOKEN=s3cret reproq worker --tasks "dist/tasks/*.js" --metrics-addr 0.0.0.0:9464
 
 Durations take a unit: 500ms, 30s, 10m, 2h.
 `;
@@ -23,7 +25,12 @@ Durations take a unit: 500ms, 30s, 10m, 2h.
 export const workerCommand = defineCommand({
   name: "worker",
   description: "run a worker: claim and execute tasks until stopped",
-  options: [tasksOption(), ...Object.values(WORKER_OPTIONS), ...Object.values(LOG_OPTIONS)],
+  options: [
+    tasksOption(),
+    ...Object.values(WORKER_OPTIONS),
+    ...Object.values(METRICS_OPTIONS),
+    ...Object.values(LOG_OPTIONS),
+  ],
   help: EXAMPLES,
   run: async (ctx) => {
     requireDatabaseUrl(ctx.config);
@@ -35,6 +42,7 @@ export const workerCommand = defineCommand({
       config: ctx.config.values,
       configPath: ctx.flags.config,
       handleSignals: true,
+      surfaces: [workerHttp],
       logger: cliLogger({ role: "worker", level: logLevel, format: logFormat }),
     });
     await worker.finished;
