@@ -1,9 +1,12 @@
 /**
- * Server-sent events for a worker's /events: run lifecycle and worker state, each with a
- * monotonic `id:`, kept in a bounded ring so a client reconnecting with Last-Event-ID gets what it
- * missed. Publishing never waits for a client: each frame is written once per client, and a client
+ * Server-sent events for a worker's /events: run lifecycle and worker state, each with an `id:`
+ * of the form `<stream>-<n>` (a token of this stream, then a counter), kept in a bounded ring so a
+ * client reconnecting with Last-Event-ID gets what it missed. The stream token tells an id from an
+ * earlier process (a restarted worker counts from 1 again) from one of this stream: for the
+ * former everything kept is replayed, so a client never skips the new process's first events. Publishing never waits for a client: each frame is written once per client, and a client
  * whose socket holds more than `maxBufferedBytes` unsent is dropped (it reconnects and resumes).
  */
+import { randomBytes } from "node:crypto";
 import type { ServerResponse } from "node:http";
 
 export interface StreamEvent {
@@ -19,6 +22,8 @@ export interface EventStreamOptions {
   maxBufferedBytes: number;
   /** How often each client gets a `: ping` comment. */
   heartbeatMs: number;
+  /** The stream's token in event ids (default: random, different in every process). */
+  streamId?: string;
 }
 
 export class EventStream {
@@ -27,11 +32,13 @@ export class EventStream {
   #clients = new Set<ServerResponse>();
   #options: EventStreamOptions;
   #ping: NodeJS.Timeout;
+  readonly streamId: string;
   /** Clients dropped for reading too slowly (a metric). */
   dropped = 0;
 
   constructor(options: EventStreamOptions) {
     this.#options = options;
+    this.streamId = options.streamId ?? `${Date.now().toString(36)}${randomBytes(3).toString("hex")}`;
     this.#ping = setInterval(() => this.#broadcast(": ping\n\n"), options.heartbeatMs);
     this.#ping.unref();
   }
@@ -47,7 +54,10 @@ export class EventStream {
 
   publish(type: string, data: unknown): void {
     const id = this.#next++;
-    const event = { id, frame: `id: ${id}\nevent: ${type}\ndata: ${JSON.stringify(data)}\n\n` };
+    const event = {
+      id,
+      frame: `id: ${this.streamId}-${id}\nevent: ${type}\ndata: ${JSON.stringify(data)}\n\n`,
+    };
     if (this.#options.history > 0) {
       this.#ring.push(event);
       if (this.#ring.length > this.#options.history) this.#ring.shift();
@@ -70,10 +80,13 @@ export class EventStream {
     res.socket?.setTimeout(0);
     res.socket?.setNoDelay(true);
     res.write("retry: 2000\n\n");
-    const after = lastEventId === undefined ? Number.NaN : Number(lastEventId);
-    if (Number.isInteger(after)) {
-      const replayAll = after > this.lastId || after < 0;
-      for (const event of this.#ring) if (replayAll || event.id > after) res.write(event.frame);
+    if (lastEventId !== undefined) {
+      // An id of this stream resumes after it; any other (an earlier process's) replays all kept.
+      const dash = lastEventId.lastIndexOf("-");
+      const ours = dash > 0 && lastEventId.slice(0, dash) === this.streamId;
+      const after = ours ? Number(lastEventId.slice(dash + 1)) : Number.NaN;
+      const resume = Number.isInteger(after) && after >= 0 && after <= this.lastId;
+      for (const event of this.#ring) if (!resume || event.id > after) res.write(event.frame);
     }
     this.#clients.add(res);
     res.on("close", () => this.#clients.delete(res));

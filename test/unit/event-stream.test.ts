@@ -48,16 +48,43 @@ function readUntil(res: http.IncomingMessage, done: (text: string) => boolean): 
 
 describe("the event stream", () => {
   it("keeps a bounded history and replays only what came after Last-Event-ID", async () => {
-    const stream = new EventStream({ history: 3, maxBufferedBytes: 1 << 20, heartbeatMs: 60_000 });
+    const stream = new EventStream({
+      history: 3,
+      maxBufferedBytes: 1 << 20,
+      heartbeatMs: 60_000,
+      streamId: "s1",
+    });
     const url = await serve(stream);
     for (let n = 1; n <= 5; n++) stream.publish("tick", { n });
-    const res = await open(url, { "last-event-id": "3" });
-    const text = await readUntil(res, (t) => t.includes("id: 5\n"));
-    expect(text).toContain('id: 4\nevent: tick\ndata: {"n":4}\n\n');
-    expect(text).not.toContain("id: 3\n");
-    // An id from before a restart (beyond the newest) replays all that is kept: 3, 4 and 5.
-    const again = await readUntil(await open(url, { "last-event-id": "99" }), (t) => t.includes("id: 5\n"));
-    expect(again.match(/^id: /gm)).toHaveLength(3);
+    const res = await open(url, { "last-event-id": "s1-3" });
+    const text = await readUntil(res, (t) => t.includes("id: s1-5\n"));
+    expect(text).toContain('id: s1-4\nevent: tick\ndata: {"n":4}\n\n');
+    expect(text).not.toContain("id: s1-3\n");
+  });
+
+  it("replays everything kept for an id of an earlier process, even one with a lower counter", async () => {
+    const stream = new EventStream({
+      history: 3,
+      maxBufferedBytes: 1 << 20,
+      heartbeatMs: 60_000,
+      streamId: "s2",
+    });
+    const url = await serve(stream);
+    for (let n = 1; n <= 5; n++) stream.publish("tick", { n });
+    // The worker restarted: the client saw event 4 of the previous process, and this one's 3-5 are new to it.
+    for (const lastId of ["s1-4", "s1-99", "4", "garbage"]) {
+      const again = await readUntil(await open(url, { "last-event-id": lastId }), (t) =>
+        t.includes("id: s2-5\n"),
+      );
+      expect(again.match(/^id: /gm), lastId).toHaveLength(3);
+    }
+    expect(stream.streamId).toBe("s2");
+    const [a, b] = [0, 1].map(
+      () => new EventStream({ history: 0, maxBufferedBytes: 1, heartbeatMs: 60_000 }),
+    );
+    expect(a!.streamId).not.toBe(b!.streamId);
+    a!.close();
+    b!.close();
   });
 
   it("drops a client that stops reading, without waiting for it", async () => {
