@@ -63,6 +63,15 @@ function settings(options: TemplateOptions): Setting[] {
       value: ["emails."],
       example: true,
     },
+    {
+      comment: [
+        "Serve the worker's /metrics, /healthz and /events (docs/observability.md). Off unless set.",
+        "Set METRICS_AUTH_TOKEN in the environment (never here) before binding a non-loopback address.",
+      ],
+      key: "metricsAddr",
+      value: "127.0.0.1:9464",
+      example: true,
+    },
   ];
 }
 

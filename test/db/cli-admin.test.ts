@@ -97,6 +97,9 @@ describe("reproq init", () => {
       tasks: ["dist/tasks/*.js"],
     });
     expect(config.values.allowedTaskModules).toBeUndefined();
+    // The metrics server is shown, commented out: uncommenting it gives a valid address.
+    expect(text).toMatch(/metricsAddr/);
+    expect(config.values.metricsAddr).toBeUndefined();
     expect(config.sources.concurrency).toEqual({ kind: "file", path: path.join(dir, name) });
   });
 
