@@ -40,7 +40,7 @@ export interface ManagerHandlerOptions {
    * or none given, is refused when the handler is created.
    */
   listenHost?: string;
-  /** A stats document younger than this is served again (concurrent requests always share one read). Default 1000 ms; 0 reads every time. */
+  /** A stats document younger than this is served again (concurrent requests always share one read). Default 2000 ms; 0 reads every time. A full count is a scan of task_runs (about 300 ms at a million runs), so this bounds what polling dashboards cost. */
   statsMaxAgeMs?: number;
   log?: Logger;
 }
@@ -92,7 +92,7 @@ export function createManagerHandler(options: ManagerHandlerOptions): ManagerHan
       "THE MANAGER API HAS NO CREDENTIALS: anyone who can reach this loopback address may read stats; set metricsAuthToken or jwtSecret",
     );
 
-  const readStats = cached(() => getManagerStats(pool, config.schema, config), options.statsMaxAgeMs ?? 1000);
+  const readStats = cached(() => getManagerStats(pool, config.schema, config), options.statsMaxAgeMs ?? 2000);
 
   const grant = async (req: Incoming): Promise<Scope | null> => {
     const offered = bearerToken(req.header("authorization")) ?? req.header("x-reproq-token");

@@ -9,6 +9,7 @@ import { UsageError } from "../../errors.js";
 import { createManagerHandler } from "../../http/manager.js";
 import { requireDatabaseUrl } from "../context.js";
 import { type CommandContext, defineCommand } from "../define.js";
+import { durationFlag } from "../flags.js";
 import { cliLogger } from "../log.js";
 import { LOG_OPTIONS } from "../options.js";
 
@@ -16,6 +17,7 @@ interface ServeFlags {
   host: string;
   port: string;
   prefix: string;
+  statsMaxAge: string;
 }
 
 const EXAMPLES = `
@@ -28,14 +30,20 @@ Off loopback the server needs credentials (metricsAuthToken or jwtSecret) and re
 without them; on loopback without them it serves stats read-only and warns.
 `;
 
-function parsePort(value: string): number {
-  const port = /^\d{1,5}$/.test(value.trim()) ? Number(value) : Number.NaN;
-  if (!Number.isInteger(port) || port > 65_535)
-    throw new UsageError(`--port: "${value}" is not valid; give a port number 0 to 65535`);
-  return port;
+interface ServeInput {
+  port: number;
+  statsMaxAgeMs: number;
 }
 
-async function serve(ctx: CommandContext<ServeFlags>, port: number): Promise<void> {
+function parseFlags(flags: ServeFlags): ServeInput {
+  const port = /^\d{1,5}$/.test(flags.port.trim()) ? Number(flags.port) : Number.NaN;
+  if (!Number.isInteger(port) || port > 65_535)
+    throw new UsageError(`--port: "${flags.port}" is not valid; give a port number 0 to 65535`);
+  const statsMaxAgeMs = flags.statsMaxAge === "0" ? 0 : durationFlag(flags.statsMaxAge, "--stats-max-age");
+  return { port, statsMaxAgeMs };
+}
+
+async function serve(ctx: CommandContext<ServeFlags>, { port, statsMaxAgeMs }: ServeInput): Promise<void> {
   requireDatabaseUrl(ctx.config);
   const { logLevel, logFormat } = ctx.config.values;
   const log = cliLogger({ role: "serve", level: logLevel, format: logFormat });
@@ -45,6 +53,7 @@ async function serve(ctx: CommandContext<ServeFlags>, port: number): Promise<voi
     config: ctx.config.values,
     prefix: ctx.flags.prefix,
     listenHost: host,
+    statsMaxAgeMs,
     log,
   });
   const server = http.createServer({ headersTimeout: 10_000, requestTimeout: 10_000 }, handler);
@@ -75,17 +84,22 @@ async function serve(ctx: CommandContext<ServeFlags>, port: number): Promise<voi
   });
 }
 
-export const serveCommand = defineCommand<ServeFlags, number>({
+export const serveCommand = defineCommand<ServeFlags, ServeInput>({
   name: "serve",
   description: "serve the manager API (stats, queue pause) over HTTP for dashboards and the TUI",
   options: [
     { flags: "--host <host>", description: "address to listen on", default: "127.0.0.1" },
     { flags: "--port <port>", description: "port to listen on (0 picks a free one)", default: "8080" },
     { flags: "--prefix <path>", description: "path prefix of the routes", default: "/reproq/" },
+    {
+      flags: "--stats-max-age <duration>",
+      description: "serve a stats document again while younger than this (0 reads every time)",
+      default: "2s",
+    },
     ...Object.values(LOG_OPTIONS),
   ],
   help: EXAMPLES,
   database: { max: 2, role: "serve" },
-  parse: (flags) => parsePort(flags.port),
+  parse: parseFlags,
   run: serve,
 });
