@@ -48,6 +48,15 @@ describe("manager API tokens", () => {
     expect(await verifyToken(keys, await sign(key, { iss: "reproq-django" }))).toBeNull();
     expect(await verifyToken(keys, await sign(key, { scope: "root" }))).toBeNull();
     expect(await verifyToken(keys, "not.a.jwt")).toBeNull();
+    const hs512 = await new SignJWT({ scope: "read", iss: "reproq", aud: "reproq-api" })
+      .setProtectedHeader({ alg: "HS512" })
+      .setExpirationTime("10m")
+      .sign(new Uint8Array(64).fill(7));
+    expect(await verifyToken(tokenKeys({ jwtSecret: "x".repeat(64) }), hs512)).toBeNull();
+    const unsigned = `${Buffer.from('{"alg":"none"}').toString("base64url")}.${Buffer.from(
+      JSON.stringify({ scope: "admin", iss: "reproq", aud: "reproq-api", exp: 9_999_999_999 }),
+    ).toString("base64url")}.`;
+    expect(await verifyToken(keys, unsigned)).toBeNull();
   });
 
   it("refuse a jwtSecret equal to the bearer token, and signing without any key", async () => {
