@@ -23,6 +23,7 @@ import {
   upsertSchedule,
 } from "../../src/index.js";
 import { BIN, cleanEnv, runCli } from "../support/cli.js";
+import { createEmptyDatabase, dropTestDatabase } from "../support/db.js";
 import { useReproq } from "../support/reproq.js";
 import { eventually } from "../support/wait.js";
 
@@ -343,12 +344,23 @@ describe("reproq serve and reproq token", () => {
     child = undefined;
   });
 
-  it("serve refuses a non-loopback host without credentials; token refuses a bad scope or no key", async () => {
+  it("serve refuses a non-loopback host without credentials and an unmigrated schema; token refuses a bad scope or no key", async () => {
     const serve = await runCli(["--dsn", ctx.db.url, "serve", "--host", "0.0.0.0", "--port", "0"], {
       cwd: process.cwd(),
     });
     expect(serve.code).toBe(2);
     expect(serve.stderr).toMatch(/needs credentials/);
+    const empty = await createEmptyDatabase();
+    try {
+      const unmigrated = await runCli(["--dsn", empty.url, "serve", "--port", "0"], {
+        cwd: process.cwd(),
+        env: { METRICS_AUTH_TOKEN: TOKEN },
+      });
+      expect(unmigrated.code).toBe(1);
+      expect(unmigrated.stderr).toMatch(/run `reproq migrate`/);
+    } finally {
+      await dropTestDatabase(empty);
+    }
     const scope = await runCli(["token", "--scope", "root"], {
       cwd: process.cwd(),
       env: { METRICS_AUTH_TOKEN: TOKEN },

@@ -5,8 +5,9 @@
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { UsageError } from "../../errors.js";
+import { SchemaError, UsageError } from "../../errors.js";
 import { createManagerHandler } from "../../http/manager.js";
+import { checkMigrations } from "../../ops/migrate.js";
 import { requireDatabaseUrl } from "../context.js";
 import { type CommandContext, defineCommand } from "../define.js";
 import { durationFlag } from "../flags.js";
@@ -48,6 +49,9 @@ async function serve(ctx: CommandContext<ServeFlags>, { port, statsMaxAgeMs }: S
   const { logLevel, logFormat } = ctx.config.values;
   const log = cliLogger({ role: "serve", level: logLevel, format: logFormat });
   const host = ctx.flags.host;
+  // A schema that is missing or at another version would fail every request; say so once, now.
+  const { problem } = await checkMigrations(ctx.db, ctx.schema);
+  if (problem) throw new SchemaError(problem);
   const handler = createManagerHandler({
     pool: ctx.db,
     config: ctx.config.values,
