@@ -26,7 +26,15 @@ export {
   UsageError,
   WaitTimeoutError,
 } from "./errors.js";
+export {
+  createManagerHandler,
+  type ManagerHandler,
+  type ManagerHandlerOptions,
+  type ManagerRequest,
+  type Scope,
+} from "./http/manager.js";
 export { workerHttp } from "./http/surface.js";
+export { type IssuedToken, issueToken, tokenKeys, verifyToken } from "./http/tokens.js";
 export type { RunIdInput } from "./ids.js";
 export { type CancelOutcome, cancel } from "./ops/cancel.js";
 export {
@@ -40,6 +48,7 @@ export {
   resumeQueue,
   setRateLimit,
 } from "./ops/flow.js";
+export type { ManagerStats } from "./ops/manager-stats.js";
 export { replay } from "./ops/replay.js";
 export {
   type QueueStats,

@@ -24,10 +24,12 @@ import { reclaimCommand } from "./commands/reclaim.js";
 import { replayCommand } from "./commands/replay.js";
 import { runsCommand } from "./commands/runs.js";
 import { schedulesCommand } from "./commands/schedules.js";
+import { serveCommand } from "./commands/serve.js";
 import { statsCommand } from "./commands/stats.js";
 import { stressTestCommand } from "./commands/stress-test.js";
 import { syncRecurringCommand } from "./commands/sync-recurring.js";
 import { systemdCommand } from "./commands/systemd.js";
+import { tokenCommand } from "./commands/token.js";
 import { triageCommand } from "./commands/triage.js";
 import { upgradeCommand } from "./commands/upgrade.js";
 import { workerCommand } from "./commands/worker.js";
@@ -64,6 +66,8 @@ const COMMANDS: readonly CommandDefinition[] = [
   runsCommand,
   pruneCommand,
   pruneSuccessfulCommand,
+  serveCommand,
+  tokenCommand,
 ];
 
 const EXAMPLES = `

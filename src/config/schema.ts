@@ -322,6 +322,32 @@ export const SETTINGS = {
     expected: "a non-empty string",
     description: "Bearer token the worker's HTTP endpoints require (Authorization: Bearer <token>).",
   }),
+  jwtSecret: setting({
+    type: z.string().min(16),
+    kind: "string",
+    env: ["REPROQ_JWT_SECRET"],
+    secret: true,
+    expected: "a string of at least 16 characters",
+    description:
+      "HMAC key (HS256) that signs and checks the manager API's JWTs; unset, a key is derived from metricsAuthToken with HKDF.",
+  }),
+  jwtPreviousSecrets: setting({
+    type: z.array(z.string().min(16)).min(1),
+    kind: "list",
+    env: ["REPROQ_JWT_PREVIOUS_SECRETS"],
+    secret: true,
+    expected: "a list of strings of at least 16 characters",
+    description:
+      "Former jwtSecret values: JWTs they signed are still accepted (never used to sign), for key rotation.",
+  }),
+  jwtTtl: setting({
+    type: duration,
+    kind: "duration",
+    default: 3_600_000,
+    env: ["REPROQ_JWT_TTL"],
+    expected: 'a positive duration such as "1h"',
+    description: "Lifetime of a JWT issued by `reproq token` (its exp claim).",
+  }),
   metricsAllowCidrs: setting({
     type: stringList.min(1),
     kind: "list",

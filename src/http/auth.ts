@@ -71,9 +71,18 @@ const digest = (text: string) => createHash("sha256").update(text, "utf8").diges
  * first, so neither the token's length nor a matching prefix changes how long the check takes.
  */
 export function bearerMatches(header: string | undefined, expectedDigest: Buffer): boolean {
+  return tokenMatches(bearerToken(header), expectedDigest);
+}
+
+/** The token of an `Authorization: Bearer <token>` header (scheme case-insensitive), or undefined. */
+export function bearerToken(header: string | undefined): string | undefined {
   const match = header === undefined ? null : /^bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
-  const offered = digest(match?.[1] ?? "");
-  return timingSafeEqual(offered, expectedDigest) && match !== null;
+  return match?.[1];
+}
+
+/** A token offered by a client against the expected one's digest, in constant time (see bearerMatches). */
+export function tokenMatches(offered: string | undefined, expectedDigest: Buffer): boolean {
+  return timingSafeEqual(digest(offered ?? ""), expectedDigest) && offered !== undefined;
 }
 
 export function tokenDigest(token: string): Buffer {

@@ -79,3 +79,37 @@ export async function selectQueueDepth(db: Queryable, schema: string): Promise<Q
 export async function pingDatabase(db: Queryable): Promise<void> {
   await db.query("SELECT 1");
 }
+
+export interface FailingTaskRow {
+  task_path: string;
+  count: number;
+}
+
+/**
+ * The task paths with the most FAILED runs, most first. FAILED rows are found through the partial
+ * index task_runs_finished_idx (status leads it), so the cost is the failed runs, not the table.
+ */
+export async function selectTopFailing(
+  db: Queryable,
+  schema: string,
+  limit: number,
+): Promise<FailingTaskRow[]> {
+  const result = await db.query<FailingTaskRow>(
+    `SELECT coalesce(task_path, '') AS task_path, count(*)::int AS count
+       FROM ${qualify(schema, "task_runs")}
+      WHERE status = 'FAILED'
+      GROUP BY 1
+      ORDER BY 2 DESC, 1
+      LIMIT $1`,
+    [limit],
+  );
+  return result.rows;
+}
+
+/** Whether the server could install pg_cron (it is in pg_available_extensions). */
+export async function pgCronAvailable(db: Queryable): Promise<boolean> {
+  const result = await db.query<{ available: boolean }>(
+    "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'pg_cron') AS available",
+  );
+  return result.rows[0]?.available ?? false;
+}

@@ -70,6 +70,7 @@ describe("defaults", () => {
       retainFailed: 30 * 86_400_000,
       metricsQueueDepthInterval: 15_000,
       eventsHeartbeatInterval: 15_000,
+      jwtTtl: 3_600_000,
       memoryLogInterval: 0,
       lowMemoryMode: false,
       maxRunsPerChild: 1000,

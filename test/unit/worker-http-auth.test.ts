@@ -1,11 +1,13 @@
 import { describe, expect, it } from "vitest";
 import {
   bearerMatches,
+  bearerToken,
   isLoopbackHost,
   normalizeAddress,
   parseAllowList,
   parseListenAddress,
   tokenDigest,
+  tokenMatches,
 } from "../../src/http/auth.js";
 import { taskLabel } from "../../src/http/metrics.js";
 import { task } from "../../src/index.js";
@@ -94,5 +96,18 @@ describe("task labels", () => {
     task("http-auth.registered", () => 1);
     expect(taskLabel("http-auth.registered")).toBe("http-auth.registered");
     expect(taskLabel("anything.a.producer.sent")).toBe("other");
+  });
+});
+
+describe("offered tokens", () => {
+  it("take the token of a Bearer header, and compare a bare token (X-Reproq-Token) the same way", () => {
+    expect(bearerToken("Bearer abc")).toBe("abc");
+    expect(bearerToken("bearer\tabc ")).toBe("abc");
+    expect(bearerToken("Basic abc")).toBeUndefined();
+    expect(bearerToken(undefined)).toBeUndefined();
+    const expected = tokenDigest("s3cret");
+    expect(tokenMatches("s3cret", expected)).toBe(true);
+    expect(tokenMatches("s3cre", expected)).toBe(false);
+    expect(tokenMatches(undefined, tokenDigest(""))).toBe(false);
   });
 });

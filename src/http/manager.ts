@@ -1,0 +1,277 @@
+/**
+ * The manager API: the HTTP endpoints the dashboard and the TUI read (today `GET stats/`, and the
+ * admin action `POST queues/<name>/pause|resume`), under a prefix (default `/reproq/`). One
+ * request handler, served by `reproq serve` or mounted in an application: it is a node-style
+ * `(req, res, next?)` function (node:http, Express, Connect; Fastify through `reply.raw`) and has
+ * a `fetch(Request)` twin (Hono, Bun, Deno, workers). Access is one model: the bearer token
+ * (admin), a signed JWT (its scope), or the application's `authorize` hook. See
+ * docs/observability.md.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Logger } from "pino";
+import type { ReproqConfig } from "../config/schema.js";
+import type { Queryable } from "../db/pool.js";
+import { ConfigError, InvalidInputError } from "../errors.js";
+import { pauseQueueIn, resumeQueueIn } from "../ops/flow.js";
+import { getManagerStats, type ManagerStats } from "../ops/manager-stats.js";
+import { bearerToken, isLoopbackHost, tokenDigest, tokenMatches } from "./auth.js";
+import { covers, type Scope, tokenKeys, verifyToken } from "./tokens.js";
+
+export type { Scope } from "./tokens.js";
+
+/** The request as the hook sees it: node's IncomingMessage, or the fetch Request. */
+export type ManagerRequest = IncomingMessage | Request;
+
+export interface ManagerHandlerOptions {
+  /** Where the runs are: a pg.Pool (or client). */
+  pool: Queryable;
+  /** The resolved configuration (`(await loadConfig()).values`): schema, tokens, scheduler mode. */
+  config: ReproqConfig;
+  /** Path prefix the routes live under (default "/reproq/"); "/" when the framework strips it (Express `app.use("/reproq", ...)`). */
+  prefix?: string;
+  /**
+   * The application decides: called when the request carries no valid token or JWT. Return the
+   * scope to grant, or null to refuse (401).
+   */
+  authorize?: (req: ManagerRequest) => Scope | null | Promise<Scope | null>;
+  /**
+   * Where the server listens. Only consulted when no credential is configured and there is no
+   * hook: a loopback host then serves read-only without auth (with a warning); any other host,
+   * or none given, is refused when the handler is created.
+   */
+  listenHost?: string;
+  /** A stats document younger than this is served again (concurrent requests always share one read). Default 2000 ms; 0 reads every time. A full count is a scan of task_runs (about 300 ms at a million runs), so this bounds what polling dashboards cost. */
+  statsMaxAgeMs?: number;
+  log?: Logger;
+}
+
+export interface ManagerHandler {
+  (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void): void;
+  /** The same routes for fetch-style servers; a path outside the prefix answers 404. */
+  fetch(request: Request): Promise<Response>;
+}
+
+interface Reply {
+  status: number;
+  body: unknown;
+  headers?: Record<string, string>;
+}
+
+interface Incoming {
+  method: string;
+  /** The path after the prefix, without a trailing slash ("stats", "queues/emails/pause"). */
+  route: string;
+  header(name: string): string | undefined;
+  body(): Promise<unknown>;
+  raw: ManagerRequest;
+}
+
+const MAX_BODY_BYTES = 16 * 1024;
+const UNAUTHORIZED: Reply = {
+  status: 401,
+  body: { error: "unauthorized" },
+  headers: { "www-authenticate": 'Bearer realm="reproq"' },
+};
+const FORBIDDEN: Reply = { status: 403, body: { error: "forbidden" } };
+const NOT_FOUND: Reply = { status: 404, body: { error: "not found" } };
+
+export function createManagerHandler(options: ManagerHandlerOptions): ManagerHandler {
+  const { pool, config, log } = options;
+  const prefix = normalizePrefix(options.prefix ?? "/reproq/");
+  const keys = tokenKeys(config);
+  const bearer = config.metricsAuthToken ? tokenDigest(config.metricsAuthToken) : null;
+  const credentials = bearer !== null || keys.verifying.length > 0 || options.authorize !== undefined;
+  const openRead = !credentials && options.listenHost !== undefined && isLoopbackHost(options.listenHost);
+  if (!credentials && !openRead)
+    throw new ConfigError(
+      `the manager API needs credentials off loopback${options.listenHost ? ` (host ${options.listenHost})` : ""}: set metricsAuthToken (METRICS_AUTH_TOKEN) or jwtSecret (REPROQ_JWT_SECRET), or pass an authorize hook`,
+    );
+  if (openRead)
+    log?.warn(
+      { host: options.listenHost },
+      "THE MANAGER API HAS NO CREDENTIALS: anyone who can reach this loopback address may read stats; set metricsAuthToken or jwtSecret",
+    );
+
+  const readStats = cached(() => getManagerStats(pool, config.schema, config), options.statsMaxAgeMs ?? 2000);
+
+  const grant = async (req: Incoming): Promise<Scope | null> => {
+    const offered = bearerToken(req.header("authorization")) ?? req.header("x-reproq-token");
+    if (offered !== undefined) {
+      if (bearer && tokenMatches(offered, bearer)) return "admin";
+      const scope = keys.verifying.length > 0 ? await verifyToken(keys, offered) : null;
+      if (scope) return scope;
+    }
+    if (options.authorize) return options.authorize(req.raw);
+    return openRead ? "read" : null;
+  };
+
+  const answer = async (req: Incoming): Promise<Reply> => {
+    const scope = await grant(req);
+    if (scope === null) return UNAUTHORIZED;
+    const route = match(req.method, req.route);
+    if (route === null) return NOT_FOUND;
+    if ("allow" in route)
+      return { status: 405, body: { error: "method not allowed" }, headers: { allow: route.allow } };
+    if (!covers(scope, route.needs)) return FORBIDDEN;
+    return route.run(req);
+  };
+
+  const match = (
+    method: string,
+    route: string,
+  ): { needs: Scope; run: (req: Incoming) => Promise<Reply> } | { allow: string } | null => {
+    if (route === "stats") {
+      if (method !== "GET" && method !== "HEAD") return { allow: "GET, HEAD" };
+      return { needs: "read", run: async () => ({ status: 200, body: await readStats() }) };
+    }
+    const queue = /^queues\/([^/]+)\/(pause|resume)$/.exec(route);
+    if (queue?.[1] && queue[2]) {
+      if (method !== "POST") return { allow: "POST" };
+      const name = decodeURIComponent(queue[1]);
+      const action = queue[2];
+      return {
+        needs: "admin",
+        run: async (req) => {
+          const control =
+            action === "pause"
+              ? await pauseQueueIn(pool, config.schema, name, reasonOf(await req.body()))
+              : await resumeQueueIn(pool, config.schema, name);
+          return { status: 200, body: control };
+        },
+      };
+    }
+    return null;
+  };
+
+  const safely = (req: Incoming): Promise<Reply> =>
+    answer(req).catch((error: unknown) => {
+      if (error instanceof InvalidInputError) return { status: 400, body: { error: error.message } };
+      log?.warn({ err: error, route: req.route }, "manager API request failed");
+      return { status: 500, body: { error: "internal error" } };
+    });
+
+  const node = (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void): void => {
+    const route = routeOf(prefix, new URL(req.url ?? "/", "http://reproq.invalid").pathname);
+    if (route === null) {
+      if (next) next();
+      else writeNode(res, NOT_FOUND, false);
+      return;
+    }
+    const header = (name: string) => {
+      const value = req.headers[name];
+      return Array.isArray(value) ? value[0] : value;
+    };
+    void safely({ method: req.method ?? "GET", route, header, body: () => readNodeBody(req), raw: req }).then(
+      (reply) => writeNode(res, reply, req.method === "HEAD"),
+    );
+  };
+
+  const fetchHandler = async (request: Request): Promise<Response> => {
+    const route = routeOf(prefix, new URL(request.url).pathname);
+    const reply =
+      route === null
+        ? NOT_FOUND
+        : await safely({
+            method: request.method,
+            route,
+            header: (name) => request.headers.get(name) ?? undefined,
+            body: () => readFetchBody(request),
+            raw: request,
+          });
+    const { body, headers } = encode(reply);
+    return new Response(request.method === "HEAD" ? null : body, { status: reply.status, headers });
+  };
+
+  return Object.assign(node, { fetch: fetchHandler });
+}
+
+/** "/reproq" and "reproq/" are "/reproq/"; "" and "/" are "/". */
+function normalizePrefix(prefix: string): string {
+  const trimmed = prefix.replace(/^\/+|\/+$/g, "");
+  return trimmed === "" ? "/" : `/${trimmed}/`;
+}
+
+/** The route under the prefix without a trailing slash, or null when the path is outside it. */
+function routeOf(prefix: string, pathname: string): string | null {
+  const path = pathname.endsWith("/") ? pathname : `${pathname}/`;
+  if (!path.startsWith(prefix)) return null;
+  return path.slice(prefix.length).replace(/\/+$/, "");
+}
+
+function reasonOf(body: unknown): string | undefined {
+  if (body === null || typeof body !== "object") return undefined;
+  const reason = (body as { reason?: unknown }).reason;
+  if (reason === undefined) return undefined;
+  if (typeof reason !== "string") throw new InvalidInputError("reason: must be a string");
+  return reason;
+}
+
+function parseBody(text: string): unknown {
+  if (text.trim() === "") return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new InvalidInputError("the request body is not JSON");
+  }
+}
+
+async function readNodeBody(req: IncomingMessage): Promise<unknown> {
+  // A framework's body parser may have read the stream already (Express's express.json()).
+  const parsed = (req as IncomingMessage & { body?: unknown }).body;
+  if (parsed !== undefined) return parsed;
+  let size = 0;
+  const chunks: Buffer[] = [];
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES)
+      throw new InvalidInputError(`the request body is over ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk);
+  }
+  return parseBody(Buffer.concat(chunks).toString("utf8"));
+}
+
+async function readFetchBody(request: Request): Promise<unknown> {
+  const text = await request.text();
+  if (Buffer.byteLength(text) > MAX_BODY_BYTES)
+    throw new InvalidInputError(`the request body is over ${MAX_BODY_BYTES} bytes`);
+  return parseBody(text);
+}
+
+function encode(reply: Reply): { body: string; headers: Record<string, string> } {
+  const body = `${JSON.stringify(reply.body)}\n`;
+  return {
+    body,
+    headers: {
+      "content-type": "application/json; charset=utf-8",
+      "content-length": String(Buffer.byteLength(body)),
+      "cache-control": "no-store",
+      ...reply.headers,
+    },
+  };
+}
+
+function writeNode(res: ServerResponse, reply: Reply, head: boolean): void {
+  const { body, headers } = encode(reply);
+  res.writeHead(reply.status, headers);
+  res.end(head ? undefined : body);
+}
+
+/** One read shared by concurrent callers, reused while younger than `maxAgeMs`. */
+function cached(read: () => Promise<ManagerStats>, maxAgeMs: number): () => Promise<ManagerStats> {
+  let at = Number.NEGATIVE_INFINITY;
+  let last: ManagerStats | null = null;
+  let pending: Promise<ManagerStats> | null = null;
+  return () => {
+    if (last !== null && Date.now() - at < maxAgeMs) return Promise.resolve(last);
+    pending ??= read()
+      .then((value) => {
+        last = value;
+        at = Date.now();
+        return value;
+      })
+      .finally(() => {
+        pending = null;
+      });
+    return pending;
+  };
+}
