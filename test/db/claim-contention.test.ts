@@ -1,9 +1,10 @@
 /**
  * Claims never wait for a key counter's lock: a settle holding a counter while it waits for a run
- * the claim has locked would otherwise deadlock with it (migration 12).
+ * the claim has locked would otherwise deadlock with it (migration 12). Settles take their
+ * workflows' locks in one order (migration 13).
  */
 import { describe, expect, it } from "vitest";
-import { getBackend, task } from "../../src/index.js";
+import { chord, getBackend, task } from "../../src/index.js";
 import { claimRuns } from "../../src/sql/worker.js";
 import { useReproq } from "../support/reproq.js";
 import { eventually } from "../support/wait.js";
@@ -20,6 +21,16 @@ const flaky = task(
   },
 );
 const queues = { names: ["contention"], patterns: [] };
+const part = task("contention.part", async (i: number) => i);
+const callback = task("contention.callback", async () => "done");
+
+async function deadlocks(): Promise<number> {
+  await ctx.db.pool.query("SELECT pg_stat_force_next_flush()");
+  const { rows } = await ctx.db.pool.query<{ n: string }>(
+    "SELECT deadlocks AS n FROM pg_stat_database WHERE datname = current_database()",
+  );
+  return Number(rows[0]!.n);
+}
 
 describe("claims and key counters held elsewhere", () => {
   it("leave the runs of a held counter for the next claim instead of waiting, and say so", async () => {
@@ -71,13 +82,6 @@ describe("claims and key counters held elsewhere", () => {
       return [flaky, [i], { queue: "contention" }] as const;
     });
     const runs = await getBackend().bulkEnqueue(items);
-    const deadlocks = async () => {
-      await ctx.db.pool.query("SELECT pg_stat_force_next_flush()");
-      const { rows } = await ctx.db.pool.query<{ n: string }>(
-        "SELECT deadlocks AS n FROM pg_stat_database WHERE datname = current_database()",
-      );
-      return Number(rows[0]!.n);
-    };
     const before = await deadlocks();
     for (let i = 0; i < 3; i++) await startWorker({ queues: ["contention"], concurrency: 20 });
     await eventually(async () => {
@@ -92,5 +96,32 @@ describe("claims and key counters held elsewhere", () => {
     );
     expect(rows).toEqual([]);
     expect(runs).toHaveLength(total);
+  });
+
+  it("three workers settle the members of many chords with no deadlock, each callback once", {
+    timeout: 90_000,
+  }, async () => {
+    const chords = 1200;
+    const queue = "contention-wf";
+    const enqueued = await Promise.all(
+      Array.from({ length: chords }, (_, c) =>
+        chord(
+          [1, 2, 3, 4].map((k) => [part, [c * 10 + k], { queue }] as const),
+          [callback, [], { queue }],
+        ).enqueue(),
+      ),
+    );
+    const before = await deadlocks();
+    for (let i = 0; i < 3; i++) await startWorker({ queues: [queue], concurrency: 20 });
+    await eventually(async () => {
+      const { rows } = await ctx.db.pool.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM reproq.task_runs WHERE queue_name = $1 AND status = 'SUCCESSFUL'",
+        [queue],
+      );
+      return rows[0]!.n === chords * 5;
+    }, 60_000);
+    expect(await deadlocks()).toBe(before);
+    const fired = await Promise.all(enqueued.map((c) => c.callback.refresh()));
+    expect(fired.every((run) => run.status === "SUCCESSFUL" && run.attempts === 1)).toBe(true);
   });
 });

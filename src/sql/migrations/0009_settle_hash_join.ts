@@ -28,10 +28,11 @@ function up(schema: string): string {
 
 /**
  * DROP and CREATE of settle_runs() as this migration defines it, with `notifyFinished` (statements
- * over v_ids and v_status, the settled runs) sending the finish notifications. Migration 11 uses it
- * with one notification per batch.
+ * over v_ids and v_status, the settled runs) sending the finish notifications, and `beforeUpdate`
+ * (statements run after the key counters are locked, before the runs are updated). Migration 11
+ * uses it with one notification per batch, migration 13 with workflow locks taken in order.
  */
-export function settleRunsReplacement(schema: string, notifyFinished: string): string {
+export function settleRunsReplacement(schema: string, notifyFinished: string, beforeUpdate = ""): string {
   const s = quoteIdent(schema);
   const settle = `${s}.settle_runs(bigint[], uuid[], text[], integer[], bigint[], text[], text[], text[], text[], text[], boolean)`;
   return `
@@ -60,7 +61,7 @@ BEGIN
 ${lockSettledSlots(s)}
     PERFORM set_config('reproq.slots_counted', 'on', true);
   END IF;
-  -- Finish notifications are sent below for the rows this UPDATE changes directly; the per-row
+${beforeUpdate}  -- Finish notifications are sent below for the rows this UPDATE changes directly; the per-row
   -- trigger still sends them for rows that cascading triggers change (trigger depth > 0).
   PERFORM set_config('reproq.finish_notified', 'on', true);
   -- No nested loop for this statement alone (see the migration's header): the batch is hashed

@@ -14,7 +14,8 @@ const FINAL = "'SUCCESSFUL','FAILED','CANCELLED','EXPIRED'";
 /** Entries per notification: an entry is at most 30 bytes (a 19-digit id, ':', a status, ','). */
 export const FINISHED_PER_NOTIFICATION = 250;
 
-function notifyFinishedInChunks(schema: string): string {
+/** Finish notifications a few hundred runs at a time (also used by later settle_runs() definitions). */
+export function notifyFinishedInChunks(schema: string): string {
   const channel = `'${`${schema}.finished`.replaceAll("'", "''")}'`;
   return `    PERFORM count(pg_notify(${channel}, c.payload))
        FROM (SELECT string_agg(f.id::text || ':' || f.st, ',') AS payload
