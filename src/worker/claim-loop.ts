@@ -30,8 +30,18 @@ export const PREFETCH_TTL_MS = 5_000;
  * the next maintenance pass, and a busy worker adds at most a few index probes a second.
  */
 export const EXPIRY_CHECK_MS = 200;
-/** A claim that found key counters held elsewhere (a settle writing them) claims again this soon. */
+/**
+ * A claim that found key counters held elsewhere (a settle writing them) claims again this soon,
+ * doubling while it keeps finding them held (a session that sits on a counter's lock must not
+ * make the worker spin), up to CONTENDED_RETRY_MAX_MS.
+ */
 const CONTENDED_RETRY_MS = 5;
+const CONTENDED_RETRY_MAX_MS = 1000;
+
+/** How long to wait before claiming again after `inARow` claims that found counters held. */
+export function contendedRetryMs(inARow: number): number {
+  return Math.min(CONTENDED_RETRY_MAX_MS, CONTENDED_RETRY_MS * 2 ** Math.min(inARow, 8));
+}
 /** Runs one expiry check ends at most; the next check takes the rest. */
 const EXPIRY_BATCH = 500;
 
@@ -76,6 +86,8 @@ export class ClaimLoop {
   #claimErrors = 0;
   #lastClaimAt: number | null = null;
   #lastExpiryAt = 0;
+  /** Claims in a row that found key counters held elsewhere. */
+  #contended = 0;
   #expiring: Promise<void> | null = null;
   /**
    * When held-back work becomes claimable: retries in 10 ms buckets (thousands of retries share a
@@ -255,7 +267,14 @@ export class ClaimLoop {
         o.onRateLimited(claimed.retryAfterMs);
       }
       // Runs were left out because another transaction held their key counters for a moment.
-      if (claimed.contended) this.nudgeAfter(CONTENDED_RETRY_MS);
+      if (claimed.contended) {
+        this.nudgeAfter(
+          Math.min(CONTENDED_RETRY_MAX_MS, CONTENDED_RETRY_MS * 2 ** Math.min(this.#contended, 8)),
+        );
+        this.#contended++;
+      } else {
+        this.#contended = 0;
+      }
       if (this.#claimErrors > 0) o.onClaimError(null);
       this.#claimErrors = 0;
       return claimed.runs;
