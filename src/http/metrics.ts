@@ -40,6 +40,20 @@ export interface MetricsSources {
   eventStream: () => { clients: number; dropped: number };
 }
 
+/**
+ * prom-client's default process metrics (CPU, memory, heap, GC, event-loop lag), collected once per
+ * process and shown by every worker's /metrics. Collecting them per worker would start an
+ * event-loop delay monitor that nothing can stop, one more with every worker started.
+ */
+let processMetrics: client.Registry | undefined;
+function processRegistry(): client.Registry {
+  if (!processMetrics) {
+    processMetrics = new client.Registry();
+    client.collectDefaultMetrics({ register: processMetrics });
+  }
+  return processMetrics;
+}
+
 export class WorkerMetrics {
   readonly registry = new client.Registry();
   /** Sets the scrape-time metrics from one status snapshot. */
@@ -164,7 +178,6 @@ export class WorkerMetrics {
       buckets: WAIT_BUCKETS,
       registers,
     });
-    client.collectDefaultMetrics({ register: this.registry });
     this.#unsubscribe = this.#observe(sources.worker);
   }
 
@@ -194,7 +207,7 @@ export class WorkerMetrics {
       if (this.#depthQueues.size < MAX_DEPTH_QUEUES) this.#depthQueues.add(row.queue_name);
     const status = this.#sources.worker.status();
     for (const refill of this.#refills) refill(status);
-    return this.registry.metrics();
+    return client.Registry.merge([this.registry, processRegistry()]).metrics();
   }
 
   get contentType(): string {
