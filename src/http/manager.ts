@@ -8,6 +8,8 @@
  * docs/observability.md.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { Readable } from "node:stream";
+import type { ReadableStream as NodeReadableStream } from "node:stream/web";
 import type { Logger } from "pino";
 import type { ReproqConfig } from "../config/schema.js";
 import type { Queryable } from "../db/pool.js";
@@ -16,6 +18,7 @@ import { pauseQueueIn, resumeQueueIn } from "../ops/flow.js";
 import { getManagerStats, type ManagerStats } from "../ops/manager-stats.js";
 import { bearerToken, isLoopbackHost, tokenDigest, tokenMatches } from "./auth.js";
 import { covers, type Scope, tokenKeys, verifyToken } from "./tokens.js";
+import { type ProxyKind, proxyToWorker } from "./worker-proxy.js";
 
 export type { Scope } from "./tokens.js";
 
@@ -51,10 +54,12 @@ export interface ManagerHandler {
   fetch(request: Request): Promise<Response>;
 }
 
+/** A JSON answer, or a raw one (an HTML page, a proxied body or stream) when `raw` is set. */
 interface Reply {
   status: number;
-  body: unknown;
+  body?: unknown;
   headers?: Record<string, string>;
+  raw?: { contentType: string; body: string | ReadableStream<Uint8Array> };
 }
 
 interface Incoming {
@@ -64,6 +69,8 @@ interface Incoming {
   header(name: string): string | undefined;
   body(): Promise<unknown>;
   raw: ManagerRequest;
+  /** Aborted when the client goes away (ends a proxied stream). */
+  signal: AbortSignal;
 }
 
 const MAX_BODY_BYTES = 16 * 1024;
@@ -124,6 +131,15 @@ export function createManagerHandler(options: ManagerHandlerOptions): ManagerHan
       if (method !== "GET" && method !== "HEAD") return { allow: "GET, HEAD" };
       return { needs: "read", run: async () => ({ status: 200, body: await readStats() }) };
     }
+    const proxied = PROXIES[route];
+    if (proxied) {
+      if (method !== "GET" && method !== "HEAD") return { allow: "GET, HEAD" };
+      return {
+        needs: "read",
+        run: (req) =>
+          proxyToWorker(config, proxied, { lastEventId: req.header("last-event-id"), signal: req.signal }),
+      };
+    }
     const queue = /^queues\/([^/]+)\/(pause|resume)$/.exec(route);
     if (queue?.[1] && queue[2]) {
       if (method !== "POST") return { allow: "POST" };
@@ -161,9 +177,16 @@ export function createManagerHandler(options: ManagerHandlerOptions): ManagerHan
       const value = req.headers[name];
       return Array.isArray(value) ? value[0] : value;
     };
-    void safely({ method: req.method ?? "GET", route, header, body: () => readNodeBody(req), raw: req }).then(
-      (reply) => writeNode(res, reply, req.method === "HEAD"),
-    );
+    const closed = new AbortController();
+    res.once("close", () => closed.abort());
+    void safely({
+      method: req.method ?? "GET",
+      route,
+      header,
+      body: () => readNodeBody(req),
+      raw: req,
+      signal: closed.signal,
+    }).then((reply) => writeNode(res, reply, req.method === "HEAD"));
   };
 
   const fetchHandler = async (request: Request): Promise<Response> => {
@@ -177,6 +200,7 @@ export function createManagerHandler(options: ManagerHandlerOptions): ManagerHan
             header: (name) => request.headers.get(name) ?? undefined,
             body: () => readFetchBody(request),
             raw: request,
+            signal: request.signal,
           });
     const { body, headers } = encode(reply);
     return new Response(request.method === "HEAD" ? null : body, { status: reply.status, headers });
@@ -237,14 +261,26 @@ async function readFetchBody(request: Request): Promise<unknown> {
   return parseBody(text);
 }
 
-function encode(reply: Reply): { body: string; headers: Record<string, string> } {
-  const body = `${JSON.stringify(reply.body)}\n`;
+const PROXIES: Partial<Record<string, ProxyKind>> = {
+  "tui/metrics": "metrics",
+  "tui/healthz": "health",
+  "tui/events": "events",
+};
+
+function encode(reply: Reply): {
+  body: string | ReadableStream<Uint8Array>;
+  headers: Record<string, string>;
+} {
+  const raw = reply.raw;
+  const body = raw ? raw.body : `${JSON.stringify(reply.body)}\n`;
+  const streaming = typeof body !== "string";
   return {
     body,
     headers: {
-      "content-type": "application/json; charset=utf-8",
-      "content-length": String(Buffer.byteLength(body)),
-      "cache-control": "no-store",
+      "content-type": raw ? raw.contentType : "application/json; charset=utf-8",
+      ...(streaming
+        ? { "cache-control": "no-cache", "x-accel-buffering": "no" }
+        : { "content-length": String(Buffer.byteLength(body)), "cache-control": "no-store" }),
       ...reply.headers,
     },
   };
@@ -253,7 +289,21 @@ function encode(reply: Reply): { body: string; headers: Record<string, string> }
 function writeNode(res: ServerResponse, reply: Reply, head: boolean): void {
   const { body, headers } = encode(reply);
   res.writeHead(reply.status, headers);
-  res.end(head ? undefined : body);
+  if (typeof body === "string") {
+    res.end(head ? undefined : body);
+    return;
+  }
+  if (head) {
+    void body.cancel();
+    res.end();
+    return;
+  }
+  // Headers go out at once, then every upstream chunk as it arrives; either side closing ends both.
+  res.flushHeaders();
+  const stream = Readable.fromWeb(body as NodeReadableStream<Uint8Array>);
+  stream.on("error", () => res.destroy());
+  res.once("close", () => stream.destroy());
+  stream.pipe(res);
 }
 
 /** One read shared by concurrent callers, reused while younger than `maxAgeMs`. */
