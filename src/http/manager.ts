@@ -17,13 +17,13 @@ import { ConfigError, InvalidInputError } from "../errors.js";
 import { pauseQueueIn, resumeQueueIn } from "../ops/flow.js";
 import { getManagerStats, type ManagerStats } from "../ops/manager-stats.js";
 import { bearerToken, isLoopbackHost, tokenDigest, tokenMatches } from "./auth.js";
-import { covers, type Scope, tokenKeys, verifyToken } from "./tokens.js";
+import type { Incoming, ManagerRequest, Reply } from "./manager-request.js";
+import { covers, issueToken, type Scope, tokenKeys, verifyToken } from "./tokens.js";
+import { tuiRoutes } from "./tui.js";
 import { type ProxyKind, proxyToWorker } from "./worker-proxy.js";
 
+export type { ManagerRequest } from "./manager-request.js";
 export type { Scope } from "./tokens.js";
-
-/** The request as the hook sees it: node's IncomingMessage, or the fetch Request. */
-export type ManagerRequest = IncomingMessage | Request;
 
 export interface ManagerHandlerOptions {
   /** Where the runs are: a pg.Pool (or client). */
@@ -45,6 +45,11 @@ export interface ManagerHandlerOptions {
   listenHost?: string;
   /** A stats document younger than this is served again (concurrent requests always share one read). Default 2000 ms; 0 reads every time. A full count is a scan of task_runs (about 300 ms at a million runs), so this bounds what polling dashboards cost. */
   statsMaxAgeMs?: number;
+  /**
+   * The client address the pairing rate limits count per. Default: the socket's remote address
+   * (node), one shared bucket (fetch). Behind a reverse proxy, read your proxy's X-Forwarded-For.
+   */
+  clientAddress?: (req: ManagerRequest) => string;
   log?: Logger;
 }
 
@@ -52,25 +57,6 @@ export interface ManagerHandler {
   (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void): void;
   /** The same routes for fetch-style servers; a path outside the prefix answers 404. */
   fetch(request: Request): Promise<Response>;
-}
-
-/** A JSON answer, or a raw one (an HTML page, a proxied body or stream) when `raw` is set. */
-interface Reply {
-  status: number;
-  body?: unknown;
-  headers?: Record<string, string>;
-  raw?: { contentType: string; body: string | ReadableStream<Uint8Array> };
-}
-
-interface Incoming {
-  method: string;
-  /** The path after the prefix, without a trailing slash ("stats", "queues/emails/pause"). */
-  route: string;
-  header(name: string): string | undefined;
-  body(): Promise<unknown>;
-  raw: ManagerRequest;
-  /** Aborted when the client goes away (ends a proxied stream). */
-  signal: AbortSignal;
 }
 
 const MAX_BODY_BYTES = 16 * 1024;
@@ -112,7 +98,20 @@ export function createManagerHandler(options: ManagerHandlerOptions): ManagerHan
     return openRead ? "read" : null;
   };
 
+  const tui = tuiRoutes({
+    config,
+    keys,
+    bearer,
+    prefix,
+    grant,
+    hook: options.authorize !== undefined,
+    issue: (scope) => issueToken(keys, scope, config.jwtTtl),
+  });
+
   const answer = async (req: Incoming): Promise<Reply> => {
+    // The pairing routes are reached before any credential exists; each checks its own access.
+    const open = tui(req.method, req.route);
+    if (open) return open(req);
     const scope = await grant(req);
     if (scope === null) return UNAUTHORIZED;
     const route = match(req.method, req.route);
@@ -167,7 +166,8 @@ export function createManagerHandler(options: ManagerHandlerOptions): ManagerHan
     });
 
   const node = (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void): void => {
-    const route = routeOf(prefix, new URL(req.url ?? "/", "http://reproq.invalid").pathname);
+    const url = new URL(req.url ?? "/", "http://reproq.invalid");
+    const route = routeOf(prefix, url.pathname);
     if (route === null) {
       if (next) next();
       else writeNode(res, NOT_FOUND, false);
@@ -179,6 +179,7 @@ export function createManagerHandler(options: ManagerHandlerOptions): ManagerHan
     };
     const closed = new AbortController();
     res.once("close", () => closed.abort());
+    const encrypted = (req.socket as { encrypted?: boolean }).encrypted === true;
     void safely({
       method: req.method ?? "GET",
       route,
@@ -186,11 +187,15 @@ export function createManagerHandler(options: ManagerHandlerOptions): ManagerHan
       body: () => readNodeBody(req),
       raw: req,
       signal: closed.signal,
+      query: url.searchParams,
+      origin: `${encrypted ? "https" : "http"}://${header("host") ?? "localhost"}`,
+      client: options.clientAddress?.(req) ?? req.socket.remoteAddress ?? "unknown",
     }).then((reply) => writeNode(res, reply, req.method === "HEAD"));
   };
 
   const fetchHandler = async (request: Request): Promise<Response> => {
-    const route = routeOf(prefix, new URL(request.url).pathname);
+    const url = new URL(request.url);
+    const route = routeOf(prefix, url.pathname);
     const reply =
       route === null
         ? NOT_FOUND
@@ -201,6 +206,9 @@ export function createManagerHandler(options: ManagerHandlerOptions): ManagerHan
             body: () => readFetchBody(request),
             raw: request,
             signal: request.signal,
+            query: url.searchParams,
+            origin: url.origin,
+            client: options.clientAddress?.(request) ?? "fetch",
           });
     const { body, headers } = encode(reply);
     return new Response(request.method === "HEAD" ? null : body, { status: reply.status, headers });
@@ -230,7 +238,9 @@ function reasonOf(body: unknown): string | undefined {
   return reason;
 }
 
-function parseBody(text: string): unknown {
+function parseBody(text: string, contentType: string | null | undefined): unknown {
+  if (contentType?.toLowerCase().startsWith("application/x-www-form-urlencoded"))
+    return Object.fromEntries(new URLSearchParams(text));
   if (text.trim() === "") return undefined;
   try {
     return JSON.parse(text) as unknown;
@@ -251,14 +261,14 @@ async function readNodeBody(req: IncomingMessage): Promise<unknown> {
       throw new InvalidInputError(`the request body is over ${MAX_BODY_BYTES} bytes`);
     chunks.push(chunk);
   }
-  return parseBody(Buffer.concat(chunks).toString("utf8"));
+  return parseBody(Buffer.concat(chunks).toString("utf8"), req.headers["content-type"]);
 }
 
 async function readFetchBody(request: Request): Promise<unknown> {
   const text = await request.text();
   if (Buffer.byteLength(text) > MAX_BODY_BYTES)
     throw new InvalidInputError(`the request body is over ${MAX_BODY_BYTES} bytes`);
-  return parseBody(text);
+  return parseBody(text, request.headers.get("content-type"));
 }
 
 const PROXIES: Partial<Record<string, ProxyKind>> = {
