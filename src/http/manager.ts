@@ -1,6 +1,7 @@
 /**
- * The manager API: the HTTP endpoints the dashboard and the TUI read (today `GET stats/`, and the
- * admin action `POST queues/<name>/pause|resume`), under a prefix (default `/reproq/`). One
+ * The manager API: the HTTP endpoints the dashboard and the TUI read (`GET stats/`, the admin
+ * action `POST queues/<name>/pause|resume`, the worker proxies `tui/metrics|healthz|events/`, and
+ * `tui/config/` with device pairing in ./tui.ts), under a prefix (default `/reproq/`). One
  * request handler, served by `reproq serve` or mounted in an application: it is a node-style
  * `(req, res, next?)` function (node:http, Express, Connect; Fastify through `reply.raw`) and has
  * a `fetch(Request)` twin (Hono, Bun, Deno, workers). Access is one model: the bearer token
