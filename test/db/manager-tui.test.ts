@@ -14,6 +14,7 @@ import { issueToken, tokenKeys, verifyToken } from "../../src/http/tokens.js";
 import { createManagerHandler, loadConfig, type ManagerHandlerOptions, task } from "../../src/index.js";
 import { get, httpSurface, SseReader, sample } from "../support/http.js";
 import { useReproq } from "../support/reproq.js";
+import { eventually } from "../support/wait.js";
 import { startWorker } from "../support/worker.js";
 
 const ctx = useReproq();
@@ -52,13 +53,17 @@ async function manager(
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}/reproq`;
 }
 
-async function worker(config: Record<string, unknown> = {}): Promise<string> {
+async function startHttpWorker(config: Record<string, unknown> = {}) {
   const surface = httpSurface();
-  await startWorker(
+  const running = await startWorker(
     { queues: ["tui-q"], metricsAddr: "127.0.0.1:0", metricsAuthToken: TOKEN, ...config },
     { surfaces: [surface.surface] },
   );
-  return surface.server().url;
+  return { worker: running, server: surface.server() };
+}
+
+async function worker(config: Record<string, unknown> = {}): Promise<string> {
+  return (await startHttpWorker(config)).server.url;
 }
 
 /** A port nothing listens on: bound, then closed. */
@@ -107,6 +112,27 @@ describe("worker proxies", () => {
     } finally {
       reader.close();
     }
+  });
+
+  it("end the event stream when either side closes", async () => {
+    const upstream = await startHttpWorker();
+    const url = await manager({ workerMetricsUrl: upstream.server.url });
+    const read = auth(await readToken());
+    const events = () => upstream.server.events?.clients ?? -1;
+
+    const leaving = new SseReader(`${url}/tui/events/`, read);
+    await leaving.until((r) => r.opened);
+    await eventually(() => events() === 1);
+    leaving.close();
+    // The client went away: the manager drops its upstream stream too.
+    await eventually(() => events() === 0);
+
+    const staying = new SseReader(`${url}/tui/events/`, read);
+    await staying.until((r) => r.opened);
+    await upstream.worker.stop({ timeout: 0 });
+    // The worker went away: the manager ends the client's stream, after relaying the last state.
+    await staying.until((r) => r.ended);
+    expect(staying.events("state").map((e) => e.json.state)).toContain("stopped");
   });
 
   it("answer 502 with a one-line JSON error when the worker is down", async () => {
