@@ -100,6 +100,7 @@ export function createManagerHandler(options: ManagerHandlerOptions): ManagerHan
   };
 
   const tui = tuiRoutes({
+    pool,
     config,
     keys,
     bearer,

@@ -1,11 +1,11 @@
 /**
- * Device pairing for the TUI, kept in memory by one manager handler: codes (8 characters from an
- * unambiguous alphabet, 10 minutes), the approver's login sessions, per-page CSRF tokens (an HMAC
- * of the code and a per-browser cookie under a per-process key) and per-client token buckets.
- * An approved code hands its JWT out once. Several `reproq serve` processes behind a load balancer
- * need sticky routing, since each holds its own state. See docs/observability.md.
+ * Device pairing for the TUI: codes (8 characters from an unambiguous alphabet, 10 minutes; their
+ * state is in PostgreSQL, src/sql/tui-pairings.ts), the approver's login sessions and the approval
+ * page's CSRF tokens (both HMACs under keys derived from metricsAuthToken, so every `reproq serve`
+ * process accepts what another issued) and per-client token buckets (per process). See
+ * docs/observability.md.
  */
-import { createHmac, randomBytes, randomInt, timingSafeEqual } from "node:crypto";
+import { createHmac, hkdfSync, randomInt, timingSafeEqual } from "node:crypto";
 
 /** No 0/O, 1/I/L: a code read off a screen and typed is not mistyped. */
 export const CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789";
@@ -13,111 +13,57 @@ export const CODE_LENGTH = 8;
 export const CODE_PATTERN = new RegExp(`^[${CODE_ALPHABET}]{${CODE_LENGTH}}$`);
 export const PAIR_TTL_MS = 10 * 60_000;
 export const SESSION_TTL_MS = 15 * 60_000;
-/** Codes and sessions held at most; past it, creation answers 429 until some expire. */
-const MAX_ENTRIES = 10_000;
+/** Live codes and rate-limit buckets held at most; past it, code creation answers 429. */
+export const MAX_ENTRIES = 10_000;
+/** Fixed: changing them signs every session and approval page out. */
+const SESSION_INFO = "reproq tui pairing session key v1";
+const CSRF_INFO = "reproq tui pairing csrf key v1";
 
-export type PairStatus = "pending" | "approved" | "denied" | "consumed";
+const derive = (secret: string, info: string) =>
+  Buffer.from(hkdfSync("sha256", secret, Buffer.alloc(0), info, 32));
+const mac = (key: Buffer, text: string) => createHmac("sha256", key).update(text).digest("base64url");
 
-interface Pair {
-  status: PairStatus;
-  expiresAt: number;
-  token?: { token: string; expiresAt: Date };
+function sameText(a: string, b: string): boolean {
+  const left = Buffer.from(a);
+  const right = Buffer.from(b);
+  return left.length === right.length && timingSafeEqual(left, right);
 }
 
-export type PairPoll =
-  | { status: "pending" | "denied" }
-  | { status: "approved"; token: string; expiresAt: Date }
-  | { status: "consumed" | "expired" };
+/** Sessions and CSRF tokens: stateless, under keys derived from the bearer token (never the token itself). */
+export class PairingKeys {
+  readonly #session: Buffer;
+  readonly #csrf: Buffer;
 
-export class PairingState {
-  readonly #pairs = new Map<string, Pair>();
-  readonly #sessions = new Map<string, number>();
-  readonly #csrfKey = randomBytes(32);
-
-  /** A new pending code, or null when too many are outstanding. */
-  create(now = Date.now()): { code: string; expiresAt: Date } | null {
-    this.#prune(now);
-    if (this.#pairs.size >= MAX_ENTRIES) return null;
-    let code = newCode();
-    while (this.#pairs.has(code)) code = newCode();
-    const expiresAt = now + PAIR_TTL_MS;
-    this.#pairs.set(code, { status: "pending", expiresAt });
-    return { code, expiresAt: new Date(expiresAt) };
+  constructor(bearerToken: string) {
+    this.#session = derive(bearerToken, SESSION_INFO);
+    this.#csrf = derive(bearerToken, CSRF_INFO);
   }
 
-  /** The code's status, or undefined when unknown or expired. */
-  status(code: string, now = Date.now()): PairStatus | undefined {
-    return this.#live(code, now)?.status;
+  /** A session cookie value for an approver who proved admin: its expiry and a MAC of it. */
+  openSession(now = Date.now()): string {
+    const until = String(now + SESSION_TTL_MS);
+    return `${until}.${mac(this.#session, until)}`;
   }
 
-  /** What the polling TUI gets: an approved code's token once, then "consumed". */
-  poll(code: string, now = Date.now()): PairPoll {
-    const pair = this.#live(code, now);
-    if (!pair) return { status: "expired" };
-    if (pair.status === "approved" && pair.token) {
-      const { token, expiresAt } = pair.token;
-      pair.status = "consumed";
-      delete pair.token;
-      return { status: "approved", token, expiresAt };
-    }
-    return { status: pair.status === "approved" ? "consumed" : pair.status } as PairPoll;
-  }
-
-  /** Settles a pending code; false when it is not pending (expired, already settled). */
-  settle(code: string, outcome: { token: string; expiresAt: Date } | "denied", now = Date.now()): boolean {
-    const pair = this.#live(code, now);
-    if (pair?.status !== "pending") return false;
-    if (outcome === "denied") pair.status = "denied";
-    else {
-      pair.status = "approved";
-      pair.token = outcome;
-    }
-    return true;
-  }
-
-  /** A login session id for an approver who proved admin, or null when too many are open. */
-  openSession(now = Date.now()): string | null {
-    this.#prune(now);
-    if (this.#sessions.size >= MAX_ENTRIES) return null;
-    const id = randomBytes(24).toString("base64url");
-    this.#sessions.set(id, now + SESSION_TTL_MS);
-    return id;
-  }
-
-  hasSession(id: string | undefined, now = Date.now()): boolean {
-    if (id === undefined) return false;
-    const until = this.#sessions.get(id);
-    return until !== undefined && until > now;
+  hasSession(value: string | undefined, now = Date.now()): boolean {
+    const [until, tag, extra] = (value ?? "").split(".");
+    if (!until || !tag || extra !== undefined || !/^\d{1,15}$/.test(until)) return false;
+    return sameText(tag, mac(this.#session, until)) && Number(until) > now;
   }
 
   /** The CSRF token of the approval page for `code` in the browser holding `cookie`. */
   csrfToken(code: string, cookie: string): string {
-    return createHmac("sha256", this.#csrfKey).update(`${code}\n${cookie}`).digest("base64url");
+    return mac(this.#csrf, `${code}\n${cookie}`);
   }
 
   csrfMatches(code: string, cookie: string | undefined, offered: unknown): boolean {
     if (!cookie || typeof offered !== "string") return false;
-    const expected = Buffer.from(this.csrfToken(code, cookie));
-    const given = Buffer.from(offered);
-    return given.length === expected.length && timingSafeEqual(given, expected);
-  }
-
-  #live(code: string, now: number): Pair | undefined {
-    const pair = this.#pairs.get(code);
-    if (pair && pair.expiresAt <= now) {
-      this.#pairs.delete(code);
-      return undefined;
-    }
-    return pair;
-  }
-
-  #prune(now: number): void {
-    for (const [code, pair] of this.#pairs) if (pair.expiresAt <= now) this.#pairs.delete(code);
-    for (const [id, until] of this.#sessions) if (until <= now) this.#sessions.delete(id);
+    return sameText(offered, this.csrfToken(code, cookie));
   }
 }
 
-function newCode(): string {
+/** A new random code (the caller retries on the rare collision). */
+export function newCode(): string {
   let code = "";
   for (let i = 0; i < CODE_LENGTH; i++) code += CODE_ALPHABET[randomInt(CODE_ALPHABET.length)];
   return code;

@@ -6,13 +6,18 @@
  * See docs/observability.md.
  */
 import type { ReproqConfig } from "../config/schema.js";
+import type { Queryable } from "../db/pool.js";
+import { consumePairing, insertPairing, selectPairingStatus, settlePairing } from "../sql/tui-pairings.js";
 import { tokenMatches } from "./auth.js";
 import type { Incoming, Reply } from "./manager-request.js";
 import {
   approvePage,
   CODE_PATTERN,
   loginPage,
-  PairingState,
+  MAX_ENTRIES,
+  newCode,
+  PAIR_TTL_MS,
+  PairingKeys,
   parseCookies,
   RateLimiter,
   SESSION_TTL_MS,
@@ -31,6 +36,7 @@ const HTML_HEADERS = {
 };
 
 export interface TuiDeps {
+  pool: Queryable;
   config: ReproqConfig;
   keys: TokenKeys;
   /** The bearer token's digest, null when metricsAuthToken is unset (pairing off). */
@@ -49,12 +55,14 @@ export function tuiRoutes(
   deps: TuiDeps,
 ): (method: string, route: string) => ((req: Incoming) => Promise<Reply>) | null {
   const { config, prefix } = deps;
-  const pairing = new PairingState();
+  const { pool } = deps;
+  const schema = config.schema;
+  const pairing = config.metricsAuthToken ? new PairingKeys(config.metricsAuthToken) : null;
   const creating = new RateLimiter(10);
   const polling = new RateLimiter(60);
   const logins = new RateLimiter(10);
   const cookiePath = `${prefix}tui/`;
-  const on = deps.bearer !== null;
+  const on = deps.bearer !== null && pairing !== null;
 
   const discovery = (req: Incoming) => {
     const base = `${req.origin}${prefix}`;
@@ -93,15 +101,22 @@ export function tuiRoutes(
 
   /** The approver's scope: a login session, or header credentials, or the hook. */
   const approver = async (req: Incoming): Promise<Scope | null> => {
-    if (pairing.hasSession(parseCookies(req.header("cookie")).get(SESSION_COOKIE))) return "admin";
+    if (pairing?.hasSession(parseCookies(req.header("cookie")).get(SESSION_COOKIE))) return "admin";
     return deps.grant(req);
   };
 
   const createPair = async (req: Incoming): Promise<Reply> => {
     const refused = limited(creating, req);
     if (refused) return refused;
-    const pair = pairing.create();
-    if (!pair) return { status: 429, body: { error: "too many pairing codes outstanding" } };
+    let code = newCode();
+    let made = await insertPairing(pool, schema, code, PAIR_TTL_MS, MAX_ENTRIES);
+    for (let tries = 0; made === "taken" && tries < 5; tries++) {
+      code = newCode();
+      made = await insertPairing(pool, schema, code, PAIR_TTL_MS, MAX_ENTRIES);
+    }
+    if (typeof made === "string")
+      return { status: 429, body: { error: "too many pairing codes outstanding" } };
+    const pair = { code, expiresAt: made.expiresAt };
     return {
       status: 200,
       body: {
@@ -116,12 +131,17 @@ export function tuiRoutes(
   const pollPair = async (req: Incoming, code: string): Promise<Reply> => {
     const refused = limited(polling, req);
     if (refused) return refused;
-    const polled = CODE_PATTERN.test(code) ? pairing.poll(code) : { status: "expired" as const };
-    if (polled.status === "approved")
+    const polled = CODE_PATTERN.test(code)
+      ? await consumePairing(pool, schema, code)
+      : { status: "expired" as const };
+    if (polled.status === "approved") {
+      // Issued at pickup, once: the token is never stored anywhere.
+      const issued = await deps.issue(polled.scope);
       return {
         status: 200,
-        body: { status: "approved", token: polled.token, expires_at: polled.expiresAt.toISOString() },
+        body: { status: "approved", token: issued.token, expires_at: issued.expiresAt.toISOString() },
       };
+    }
     const gone = polled.status === "expired" || polled.status === "consumed";
     return { status: gone ? 404 : 200, body: { status: polled.status } };
   };
@@ -152,8 +172,8 @@ export function tuiRoutes(
         401,
         loginPage(`${prefix}tui/login/`, code, "That is not the bearer token or an admin JWT."),
       );
+    if (!pairing) return DISABLED;
     const session = pairing.openSession();
-    if (!session) return { status: 429, body: { error: "too many sessions open" } };
     const location = `${prefix}tui/authorize/?code=${code}`;
     return {
       status: 303,
@@ -167,8 +187,8 @@ export function tuiRoutes(
     const code = codeIn(req.method === "POST" ? form.code : req.query.get("code"));
     const scope = await approver(req);
     if (scope === null) return html(401, loginPage(`${prefix}tui/login/`, code));
-    if (scope !== "admin") return html(403, statusPage("forbidden"));
-    const status = code ? pairing.status(code) : undefined;
+    if (scope !== "admin" || !pairing) return html(403, statusPage("forbidden"));
+    const status = code ? await selectPairingStatus(pool, schema, code) : undefined;
     if (status === undefined) return html(404, statusPage("expired"));
     const csrfCookie = parseCookies(req.header("cookie")).get(CSRF_COOKIE);
     if (req.method === "GET") {
@@ -183,15 +203,12 @@ export function tuiRoutes(
     }
     if (!pairing.csrfMatches(code, csrfCookie, form.csrf)) return html(403, statusPage("csrf"));
     if (status !== "pending") return html(409, statusPage(status));
-    if (form.action === "deny") {
-      pairing.settle(code, "denied");
-      return html(200, statusPage("denied"));
-    }
-    if (form.action !== "approve")
+    if (form.action !== "approve" && form.action !== "deny")
       return { status: 400, body: { error: 'action: must be "approve" or "deny"' } };
-    const issued = await deps.issue(form.scope === "admin" ? "admin" : "read");
-    if (!pairing.settle(code, issued)) return html(409, statusPage(pairing.status(code) ?? "expired"));
-    return html(200, statusPage("approved"));
+    const outcome = form.action === "deny" ? "denied" : form.scope === "admin" ? "admin" : "read";
+    if (!(await settlePairing(pool, schema, code, outcome)))
+      return html(409, statusPage((await selectPairingStatus(pool, schema, code)) ?? "expired"));
+    return html(200, statusPage(outcome === "denied" ? "denied" : "approved"));
   };
 
   const methods = (allowed: string, method: string, run: (req: Incoming) => Promise<Reply>) =>

@@ -8,7 +8,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ReproqConfig } from "../../src/config/schema.js";
 import { issueToken, tokenKeys, verifyToken } from "../../src/http/tokens.js";
 import { createManagerHandler, loadConfig, type ManagerHandlerOptions, task } from "../../src/index.js";
@@ -300,6 +300,26 @@ describe("device pairing", () => {
     expect(late.status).toBe(409);
   });
 
+  it("works across manager processes: a code made by one is approved through a second and picked up from a third", async () => {
+    const [one, two, three] = [await manager(), await manager(), await manager()];
+    const { code } = await pair(one ?? "");
+    const login = await post(`${two}/tui/login/`, { token: TOKEN, code });
+    const session = cookieOf(login);
+    const page = await approvalPage(three ?? "", code, { cookie: session });
+    const approved = await post(
+      `${one}/tui/authorize/`,
+      { code, csrf: page.csrf ?? "", action: "approve" },
+      { cookie: `${session}; ${page.cookie}` },
+    );
+    expect(approved.status).toBe(200);
+    const picked = await Promise.all([poll(two ?? "", code), poll(three ?? "", code)]);
+    // Two concurrent polls: exactly one gets the token.
+    expect(picked.map((p) => p.json.status).sort()).toEqual(["approved", "consumed"]);
+    const { rows } = await ctx.db.pool.query("SELECT * FROM reproq.tui_pairings WHERE code = $1", [code]);
+    expect(rows[0]).toMatchObject({ status: "consumed", scope: "read" });
+    expect(JSON.stringify(rows[0])).not.toMatch(/eyJ/);
+  });
+
   it("refuses an approval without the CSRF token, with another page's token, or from a non-admin", async () => {
     const url = await manager();
     const admin = auth(TOKEN);
@@ -338,13 +358,12 @@ describe("device pairing", () => {
     expect(await poll(url, "ABCDEFGH")).toEqual({ status: 404, json: { status: "expired" } });
     expect(await poll(url, "not-a-code")).toEqual({ status: 404, json: { status: "expired" } });
     const { code } = await pair(url);
-    const now = Date.now();
-    const clock = vi.spyOn(Date, "now").mockReturnValue(now + 10 * 60_000 + 1);
-    try {
-      expect(await poll(url, code)).toEqual({ status: 404, json: { status: "expired" } });
-    } finally {
-      clock.mockRestore();
-    }
+    expect(await poll(url, code)).toEqual({ status: 200, json: { status: "pending" } });
+    await ctx.db.pool.query(
+      "UPDATE reproq.tui_pairings SET expires_at = now() - interval '1 second' WHERE code = $1",
+      [code],
+    );
+    expect(await poll(url, code)).toEqual({ status: 404, json: { status: "expired" } });
     expect((await approvalPage(url, code, auth(TOKEN))).status).toBe(404);
   });
 
