@@ -213,7 +213,9 @@ export function createManagerHandler(options: ManagerHandlerOptions): ManagerHan
             client: options.clientAddress?.(request) ?? "fetch",
           });
     const { body, headers } = encode(reply);
-    return new Response(request.method === "HEAD" ? null : body, { status: reply.status, headers });
+    const head = request.method === "HEAD";
+    if (head && typeof body !== "string") void body.cancel();
+    return new Response(head ? null : body, { status: reply.status, headers });
   };
 
   return Object.assign(node, { fetch: fetchHandler });

@@ -54,8 +54,7 @@ export interface TuiDeps {
 export function tuiRoutes(
   deps: TuiDeps,
 ): (method: string, route: string) => ((req: Incoming) => Promise<Reply>) | null {
-  const { config, prefix } = deps;
-  const { pool } = deps;
+  const { config, prefix, pool } = deps;
   const schema = config.schema;
   const pairing = config.metricsAuthToken ? new PairingKeys(config.metricsAuthToken) : null;
   const creating = new RateLimiter(10);

@@ -135,6 +135,35 @@ describe("worker proxies", () => {
     expect(staying.events("state").map((e) => e.json.state)).toContain("stopped");
   });
 
+  it("stream through the fetch twin too", async () => {
+    const upstream = await worker({ eventsHeartbeatInterval: "100ms" });
+    const handler = createManagerHandler({
+      pool: ctx.db.pool,
+      config: { ...DEFAULTS, metricsAuthToken: TOKEN, workerMetricsUrl: upstream },
+    });
+    const read = auth(await readToken());
+    const metrics = await handler.fetch(
+      new Request("http://manager.test/reproq/tui/metrics/", { headers: read }),
+    );
+    expect(metrics.status).toBe(200);
+    expect(sample(await metrics.text(), "reproq_runs_in_flight")).toBe(0);
+    const events = await handler.fetch(
+      new Request("http://manager.test/reproq/tui/events/", { headers: read }),
+    );
+    expect(events.status).toBe(200);
+    expect(events.headers.get("content-type")).toContain("text/event-stream");
+    expect(events.headers.get("x-accel-buffering")).toBe("no");
+    const reader = events.body?.getReader();
+    let text = "";
+    while (!text.includes(": ping")) {
+      const chunk = await reader?.read();
+      if (!chunk || chunk.done) break;
+      text += new TextDecoder().decode(chunk.value);
+    }
+    expect(text).toContain(": ping");
+    await reader?.cancel();
+  });
+
   it("answer 502 with a one-line JSON error when the worker is down", async () => {
     const url = await manager({ workerMetricsUrl: `http://127.0.0.1:${await deadPort()}` });
     const read = auth(await readToken());
