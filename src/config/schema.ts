@@ -415,7 +415,8 @@ export const SETTINGS = {
     default: false,
     env: ["REPROQ_LOW_MEMORY_MODE", "LOW_MEMORY_MODE"],
     expected: "a boolean",
-    description: "Keep buffers small: /events answers 503 and keeps no event history.",
+    description:
+      "Keep buffers small: /events answers 503 and keeps no event history; the manager API's worker proxies answer 503.",
   }),
   maxRunsPerChild: setting({
     type: z.number().int().min(1),
