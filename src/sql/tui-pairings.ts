@@ -1,5 +1,5 @@
 /**
- * The TUI pairing codes in tui_pairings (migration 13). Every state change is one conditional
+ * The TUI pairing codes in tui_pairings (migration 14). Every state change is one conditional
  * UPDATE, so two processes (or two polls) cannot both settle a code or both pick up its token.
  */
 import { qualify } from "../db/names.js";

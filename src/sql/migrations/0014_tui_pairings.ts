@@ -1,5 +1,5 @@
 /**
- * Migration 13: the TUI's device pairing codes, so every `reproq serve` process behind a load
+ * Migration 14: the TUI's device pairing codes, so every `reproq serve` process behind a load
  * balancer sees the same codes (no sticky routing). A row is a code's state only: an approval
  * records the scope chosen, and the JWT is issued when the TUI picks it up, so no token is ever
  * stored. Rows past expires_at are deleted when new codes are made.
@@ -22,4 +22,4 @@ CREATE INDEX tui_pairings_expires_at ON ${s}.tui_pairings (expires_at);
 `;
 }
 
-export const migration0013: Migration = { version: 13, name: "tui_pairings", up };
+export const migration0014: Migration = { version: 14, name: "tui_pairings", up };
