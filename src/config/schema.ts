@@ -348,6 +348,14 @@ export const SETTINGS = {
     expected: 'a positive duration such as "1h"',
     description: "Lifetime of a JWT issued by `reproq token` (its exp claim).",
   }),
+  workerMetricsUrl: setting({
+    type: z.string().regex(/^https?:\/\/[^\s/]+(?:\/[^\s]*)?$/),
+    kind: "string",
+    env: ["REPROQ_WORKER_METRICS_URL"],
+    expected: 'an http(s) base URL such as "http://127.0.0.1:9464"',
+    description:
+      "Base URL of a worker's HTTP endpoints (its metricsAddr) that the manager API proxies as tui/metrics/, tui/healthz/ and tui/events/.",
+  }),
   metricsAllowCidrs: setting({
     type: stringList.min(1),
     kind: "list",
@@ -407,7 +415,8 @@ export const SETTINGS = {
     default: false,
     env: ["REPROQ_LOW_MEMORY_MODE", "LOW_MEMORY_MODE"],
     expected: "a boolean",
-    description: "Keep buffers small: /events answers 503 and keeps no event history.",
+    description:
+      "Keep buffers small: /events answers 503 and keeps no event history; the manager API's worker proxies answer 503.",
   }),
   maxRunsPerChild: setting({
     type: z.number().int().min(1),

@@ -1,6 +1,7 @@
 /**
- * The manager API: the HTTP endpoints the dashboard and the TUI read (today `GET stats/`, and the
- * admin action `POST queues/<name>/pause|resume`), under a prefix (default `/reproq/`). One
+ * The manager API: the HTTP endpoints the dashboard and the TUI read (`GET stats/`, the admin
+ * action `POST queues/<name>/pause|resume`, the worker proxies `tui/metrics|healthz|events/`, and
+ * `tui/config/` with device pairing in ./tui.ts), under a prefix (default `/reproq/`). One
  * request handler, served by `reproq serve` or mounted in an application: it is a node-style
  * `(req, res, next?)` function (node:http, Express, Connect; Fastify through `reply.raw`) and has
  * a `fetch(Request)` twin (Hono, Bun, Deno, workers). Access is one model: the bearer token
@@ -8,6 +9,8 @@
  * docs/observability.md.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { Readable } from "node:stream";
+import type { ReadableStream as NodeReadableStream } from "node:stream/web";
 import type { Logger } from "pino";
 import type { ReproqConfig } from "../config/schema.js";
 import type { Queryable } from "../db/pool.js";
@@ -15,12 +18,13 @@ import { ConfigError, InvalidInputError } from "../errors.js";
 import { pauseQueueIn, resumeQueueIn } from "../ops/flow.js";
 import { getManagerStats, type ManagerStats } from "../ops/manager-stats.js";
 import { bearerToken, isLoopbackHost, tokenDigest, tokenMatches } from "./auth.js";
-import { covers, type Scope, tokenKeys, verifyToken } from "./tokens.js";
+import type { Incoming, ManagerRequest, Reply } from "./manager-request.js";
+import { covers, issueToken, type Scope, tokenKeys, verifyToken } from "./tokens.js";
+import { tuiRoutes } from "./tui.js";
+import { type ProxyKind, proxyToWorker } from "./worker-proxy.js";
 
+export type { ManagerRequest } from "./manager-request.js";
 export type { Scope } from "./tokens.js";
-
-/** The request as the hook sees it: node's IncomingMessage, or the fetch Request. */
-export type ManagerRequest = IncomingMessage | Request;
 
 export interface ManagerHandlerOptions {
   /** Where the runs are: a pg.Pool (or client). */
@@ -42,6 +46,11 @@ export interface ManagerHandlerOptions {
   listenHost?: string;
   /** A stats document younger than this is served again (concurrent requests always share one read). Default 2000 ms; 0 reads every time. A full count is a scan of task_runs (about 300 ms at a million runs), so this bounds what polling dashboards cost. */
   statsMaxAgeMs?: number;
+  /**
+   * The client address the pairing rate limits count per. Default: the socket's remote address
+   * (node), one shared bucket (fetch). Behind a reverse proxy, read your proxy's X-Forwarded-For.
+   */
+  clientAddress?: (req: ManagerRequest) => string;
   log?: Logger;
 }
 
@@ -49,21 +58,6 @@ export interface ManagerHandler {
   (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void): void;
   /** The same routes for fetch-style servers; a path outside the prefix answers 404. */
   fetch(request: Request): Promise<Response>;
-}
-
-interface Reply {
-  status: number;
-  body: unknown;
-  headers?: Record<string, string>;
-}
-
-interface Incoming {
-  method: string;
-  /** The path after the prefix, without a trailing slash ("stats", "queues/emails/pause"). */
-  route: string;
-  header(name: string): string | undefined;
-  body(): Promise<unknown>;
-  raw: ManagerRequest;
 }
 
 const MAX_BODY_BYTES = 16 * 1024;
@@ -105,7 +99,21 @@ export function createManagerHandler(options: ManagerHandlerOptions): ManagerHan
     return openRead ? "read" : null;
   };
 
+  const tui = tuiRoutes({
+    pool,
+    config,
+    keys,
+    bearer,
+    prefix,
+    grant,
+    hook: options.authorize !== undefined,
+    issue: (scope) => issueToken(keys, scope, config.jwtTtl),
+  });
+
   const answer = async (req: Incoming): Promise<Reply> => {
+    // The pairing routes are reached before any credential exists; each checks its own access.
+    const open = tui(req.method, req.route);
+    if (open) return open(req);
     const scope = await grant(req);
     if (scope === null) return UNAUTHORIZED;
     const route = match(req.method, req.route);
@@ -123,6 +131,15 @@ export function createManagerHandler(options: ManagerHandlerOptions): ManagerHan
     if (route === "stats") {
       if (method !== "GET" && method !== "HEAD") return { allow: "GET, HEAD" };
       return { needs: "read", run: async () => ({ status: 200, body: await readStats() }) };
+    }
+    const proxied = PROXIES[route];
+    if (proxied) {
+      if (method !== "GET" && method !== "HEAD") return { allow: "GET, HEAD" };
+      return {
+        needs: "read",
+        run: (req) =>
+          proxyToWorker(config, proxied, { lastEventId: req.header("last-event-id"), signal: req.signal }),
+      };
     }
     const queue = /^queues\/([^/]+)\/(pause|resume)$/.exec(route);
     if (queue?.[1] && queue[2]) {
@@ -151,7 +168,8 @@ export function createManagerHandler(options: ManagerHandlerOptions): ManagerHan
     });
 
   const node = (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void): void => {
-    const route = routeOf(prefix, new URL(req.url ?? "/", "http://reproq.invalid").pathname);
+    const url = new URL(req.url ?? "/", "http://reproq.invalid");
+    const route = routeOf(prefix, url.pathname);
     if (route === null) {
       if (next) next();
       else writeNode(res, NOT_FOUND, false);
@@ -161,13 +179,25 @@ export function createManagerHandler(options: ManagerHandlerOptions): ManagerHan
       const value = req.headers[name];
       return Array.isArray(value) ? value[0] : value;
     };
-    void safely({ method: req.method ?? "GET", route, header, body: () => readNodeBody(req), raw: req }).then(
-      (reply) => writeNode(res, reply, req.method === "HEAD"),
-    );
+    const closed = new AbortController();
+    res.once("close", () => closed.abort());
+    const encrypted = (req.socket as { encrypted?: boolean }).encrypted === true;
+    void safely({
+      method: req.method ?? "GET",
+      route,
+      header,
+      body: () => readNodeBody(req),
+      raw: req,
+      signal: closed.signal,
+      query: url.searchParams,
+      origin: `${encrypted ? "https" : "http"}://${header("host") ?? "localhost"}`,
+      client: options.clientAddress?.(req) ?? req.socket.remoteAddress ?? "unknown",
+    }).then((reply) => writeNode(res, reply, req.method === "HEAD"));
   };
 
   const fetchHandler = async (request: Request): Promise<Response> => {
-    const route = routeOf(prefix, new URL(request.url).pathname);
+    const url = new URL(request.url);
+    const route = routeOf(prefix, url.pathname);
     const reply =
       route === null
         ? NOT_FOUND
@@ -177,9 +207,15 @@ export function createManagerHandler(options: ManagerHandlerOptions): ManagerHan
             header: (name) => request.headers.get(name) ?? undefined,
             body: () => readFetchBody(request),
             raw: request,
+            signal: request.signal,
+            query: url.searchParams,
+            origin: url.origin,
+            client: options.clientAddress?.(request) ?? "fetch",
           });
     const { body, headers } = encode(reply);
-    return new Response(request.method === "HEAD" ? null : body, { status: reply.status, headers });
+    const head = request.method === "HEAD";
+    if (head && typeof body !== "string") void body.cancel();
+    return new Response(head ? null : body, { status: reply.status, headers });
   };
 
   return Object.assign(node, { fetch: fetchHandler });
@@ -206,7 +242,9 @@ function reasonOf(body: unknown): string | undefined {
   return reason;
 }
 
-function parseBody(text: string): unknown {
+function parseBody(text: string, contentType: string | null | undefined): unknown {
+  if (contentType?.toLowerCase().startsWith("application/x-www-form-urlencoded"))
+    return Object.fromEntries(new URLSearchParams(text));
   if (text.trim() === "") return undefined;
   try {
     return JSON.parse(text) as unknown;
@@ -227,24 +265,36 @@ async function readNodeBody(req: IncomingMessage): Promise<unknown> {
       throw new InvalidInputError(`the request body is over ${MAX_BODY_BYTES} bytes`);
     chunks.push(chunk);
   }
-  return parseBody(Buffer.concat(chunks).toString("utf8"));
+  return parseBody(Buffer.concat(chunks).toString("utf8"), req.headers["content-type"]);
 }
 
 async function readFetchBody(request: Request): Promise<unknown> {
   const text = await request.text();
   if (Buffer.byteLength(text) > MAX_BODY_BYTES)
     throw new InvalidInputError(`the request body is over ${MAX_BODY_BYTES} bytes`);
-  return parseBody(text);
+  return parseBody(text, request.headers.get("content-type"));
 }
 
-function encode(reply: Reply): { body: string; headers: Record<string, string> } {
-  const body = `${JSON.stringify(reply.body)}\n`;
+const PROXIES: Partial<Record<string, ProxyKind>> = {
+  "tui/metrics": "metrics",
+  "tui/healthz": "health",
+  "tui/events": "events",
+};
+
+function encode(reply: Reply): {
+  body: string | ReadableStream<Uint8Array>;
+  headers: Record<string, string>;
+} {
+  const raw = reply.raw;
+  const body = raw ? raw.body : `${JSON.stringify(reply.body)}\n`;
+  const streaming = typeof body !== "string";
   return {
     body,
     headers: {
-      "content-type": "application/json; charset=utf-8",
-      "content-length": String(Buffer.byteLength(body)),
-      "cache-control": "no-store",
+      "content-type": raw ? raw.contentType : "application/json; charset=utf-8",
+      ...(streaming
+        ? { "cache-control": "no-cache", "x-accel-buffering": "no" }
+        : { "content-length": String(Buffer.byteLength(body)), "cache-control": "no-store" }),
       ...reply.headers,
     },
   };
@@ -253,7 +303,21 @@ function encode(reply: Reply): { body: string; headers: Record<string, string> }
 function writeNode(res: ServerResponse, reply: Reply, head: boolean): void {
   const { body, headers } = encode(reply);
   res.writeHead(reply.status, headers);
-  res.end(head ? undefined : body);
+  if (typeof body === "string") {
+    res.end(head ? undefined : body);
+    return;
+  }
+  if (head) {
+    void body.cancel();
+    res.end();
+    return;
+  }
+  // Headers go out at once, then every upstream chunk as it arrives; either side closing ends both.
+  res.flushHeaders();
+  const stream = Readable.fromWeb(body as NodeReadableStream<Uint8Array>);
+  stream.on("error", () => res.destroy());
+  res.once("close", () => stream.destroy());
+  stream.pipe(res);
 }
 
 /** One read shared by concurrent callers, reused while younger than `maxAgeMs`. */

@@ -49,8 +49,8 @@ describe("migrations", () => {
         "SELECT table_schema, count(*)::int AS n FROM information_schema.tables WHERE table_schema IN ('reproq','tenant_b') GROUP BY 1 ORDER BY 1",
       );
       expect(tables.rows).toEqual([
-        { table_schema: "reproq", n: 8 },
-        { table_schema: "tenant_b", n: 8 },
+        { table_schema: "reproq", n: 9 },
+        { table_schema: "tenant_b", n: 9 },
       ]);
     } finally {
       await pool.end();

@@ -1,7 +1,8 @@
 /**
- * `reproq serve`: the manager API (`GET stats/`, `POST queues/<name>/pause|resume`) on its own
- * HTTP server, under a prefix (default /reproq/), until SIGTERM or SIGINT. The handler is the
- * one applications mount with createManagerHandler; this command only listens and stops.
+ * `reproq serve`: the manager API (`GET stats/`, `POST queues/<name>/pause|resume`, the worker
+ * proxies and TUI pairing under `tui/`) on its own HTTP server, under a prefix (default
+ * /reproq/), until SIGTERM or SIGINT. The handler is the one applications mount with
+ * createManagerHandler; this command only listens and stops.
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";

@@ -12,6 +12,7 @@ import { migration0010 } from "./0010_operator_disabled_schedules.js";
 import { migration0011 } from "./0011_batched_finish_notify.js";
 import { migration0012 } from "./0012_claims_never_wait.js";
 import { migration0013 } from "./0013_workflow_lock_order.js";
+import { migration0014 } from "./0014_tui_pairings.js";
 import type { Migration } from "./types.js";
 
 export type { Migration } from "./types.js";
@@ -30,6 +31,7 @@ export const MIGRATIONS: readonly Migration[] = [
   migration0011,
   migration0012,
   migration0013,
+  migration0014,
 ];
 
 /** The schema version this package expects. */
