@@ -1,5 +1,6 @@
 /**
- * /healthz turns 503 when the worker's database stops answering. This file starts its own
+ * /healthz turns 503 when the worker's database stops answering, and 200 again once it is back.
+ * This file starts its own
  * private embedded cluster and stops it, so no other test file loses its database.
  */
 import { describe, expect, it } from "vitest";
@@ -14,7 +15,7 @@ task("http-health.noop", () => 0);
 const privatePg = usePrivatePostgres("health");
 
 describe("/healthz and the database", () => {
-  it("answers 200 while the database answers and 503 with a reason once it is gone", async () => {
+  it("answers 200 while the database answers, 503 with a reason once it is gone, and 200 when it is back", async () => {
     const pg = await privatePg.start();
 
     const http = httpSurface();
@@ -37,5 +38,12 @@ describe("/healthz and the database", () => {
       return res.status === 503 ? res : null;
     }, 20_000);
     expect(JSON.parse(down.body)).toEqual({ status: "unhealthy", reason: "the database does not answer" });
-  }, 60_000);
+
+    await pg.restart();
+    const back = await eventually(async () => {
+      const res = await get(url);
+      return res.status === 200 ? res : null;
+    }, 30_000);
+    expect(JSON.parse(back.body)).toMatchObject({ status: "ok", workerId: worker.id });
+  }, 90_000);
 });
