@@ -144,11 +144,15 @@ export function createManagerHandler(options: ManagerHandlerOptions): ManagerHan
     const queue = /^queues\/([^/]+)\/(pause|resume)$/.exec(route);
     if (queue?.[1] && queue[2]) {
       if (method !== "POST") return { allow: "POST" };
-      const name = decodeURIComponent(queue[1]);
+      const encoded = queue[1];
       const action = queue[2];
       return {
         needs: "admin",
         run: async (req) => {
+          // An application's authorize hook may grant access from a cookie: a form on another
+          // site must not be able to pause a queue with it.
+          if (crossSite(req)) return { status: 403, body: { error: "cross-site request refused" } };
+          const name = decodedSegment(encoded, "queue name");
           const control =
             action === "pause"
               ? await pauseQueueIn(pool, config.schema, name, reasonOf(await req.body()))
@@ -242,6 +246,31 @@ function reasonOf(body: unknown): string | undefined {
   return reason;
 }
 
+/** A path segment decoded, or InvalidInputError (400) for malformed percent-encoding. */
+function decodedSegment(segment: string, what: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new InvalidInputError(`${what}: malformed percent-encoding in the path`);
+  }
+}
+
+/**
+ * A browser request from another site: Sec-Fetch-Site says so, or the Origin is not the host
+ * asked. Requests without either header (curl, servers) are not browsers' cross-site requests.
+ */
+function crossSite(req: Incoming): boolean {
+  const site = req.header("sec-fetch-site");
+  if (site !== undefined && site !== "same-origin" && site !== "none") return true;
+  const origin = req.header("origin");
+  if (origin === undefined || origin === "null") return origin === "null";
+  try {
+    return new URL(origin).host !== (req.header("host") ?? "");
+  } catch {
+    return true;
+  }
+}
+
 function parseBody(text: string, contentType: string | null | undefined): unknown {
   if (contentType?.toLowerCase().startsWith("application/x-www-form-urlencoded"))
     return Object.fromEntries(new URLSearchParams(text));
@@ -268,11 +297,26 @@ async function readNodeBody(req: IncomingMessage): Promise<unknown> {
   return parseBody(Buffer.concat(chunks).toString("utf8"), req.headers["content-type"]);
 }
 
+/** Reads at most MAX_BODY_BYTES of a fetch body, cancelling the stream past that: never the whole of a large one. */
 async function readFetchBody(request: Request): Promise<unknown> {
-  const text = await request.text();
-  if (Buffer.byteLength(text) > MAX_BODY_BYTES)
-    throw new InvalidInputError(`the request body is over ${MAX_BODY_BYTES} bytes`);
-  return parseBody(text, request.headers.get("content-type"));
+  const tooLarge = () => new InvalidInputError(`the request body is over ${MAX_BODY_BYTES} bytes`);
+  if (Number(request.headers.get("content-length") ?? 0) > MAX_BODY_BYTES) throw tooLarge();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  if (request.body) {
+    const reader = request.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > MAX_BODY_BYTES) {
+        await reader.cancel().catch(() => {});
+        throw tooLarge();
+      }
+      chunks.push(value);
+    }
+  }
+  return parseBody(Buffer.concat(chunks).toString("utf8"), request.headers.get("content-type"));
 }
 
 const PROXIES: Partial<Record<string, ProxyKind>> = {
@@ -292,6 +336,7 @@ function encode(reply: Reply): {
     body,
     headers: {
       "content-type": raw ? raw.contentType : "application/json; charset=utf-8",
+      "x-content-type-options": "nosniff",
       ...(streaming
         ? { "cache-control": "no-cache", "x-accel-buffering": "no" }
         : { "content-length": String(Buffer.byteLength(body)), "cache-control": "no-store" }),

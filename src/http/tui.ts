@@ -8,7 +8,7 @@
 import type { ReproqConfig } from "../config/schema.js";
 import type { Queryable } from "../db/pool.js";
 import { consumePairing, insertPairing, selectPairingStatus, settlePairing } from "../sql/tui-pairings.js";
-import { tokenMatches } from "./auth.js";
+import { bearerToken, tokenMatches } from "./auth.js";
 import type { Incoming, Reply } from "./manager-request.js";
 import {
   approvePage,
@@ -93,15 +93,26 @@ export function tuiRoutes(
     headers: { ...HTML_HEADERS, ...headers },
   });
 
+  // Secure unless the page is served to a loopback address: behind a TLS-terminating proxy the
+  // socket is plain HTTP, and the session cookie is an admin credential.
   const cookie = (name: string, value: string, req: Incoming, maxAgeS: number) =>
     `${name}=${value}; Path=${cookiePath}; Max-Age=${maxAgeS}; HttpOnly; SameSite=Strict${
-      req.origin.startsWith("https:") ? "; Secure" : ""
+      req.origin.startsWith("https:") || !isLoopbackHost(req.header("host")) ? "; Secure" : ""
     }`;
 
-  /** The approver's scope: a login session, or header credentials, or the hook. */
-  const approver = async (req: Incoming): Promise<Scope | null> => {
-    if (pairing?.hasSession(parseCookies(req.header("cookie")).get(SESSION_COOKIE))) return "admin";
-    return deps.grant(req);
+  /**
+   * The approver's scope, and whether it may hand out admin tokens: a login session (opened with
+   * the bearer token), the bearer token in a header, or the application's hook may; an admin JWT
+   * approves read tokens only, so a short-lived JWT cannot be traded for a fresh, longer one.
+   */
+  const approver = async (req: Incoming): Promise<{ scope: Scope; grantsAdmin: boolean } | null> => {
+    if (pairing?.hasSession(parseCookies(req.header("cookie")).get(SESSION_COOKIE)))
+      return { scope: "admin", grantsAdmin: true };
+    const scope = await deps.grant(req);
+    if (scope === null) return null;
+    const offered = bearerToken(req.header("authorization")) ?? req.header("x-reproq-token");
+    const byJwt = offered !== undefined && !(deps.bearer && tokenMatches(offered, deps.bearer));
+    return { scope, grantsAdmin: !byJwt };
   };
 
   const createPair = async (req: Incoming): Promise<Reply> => {
@@ -159,18 +170,11 @@ export function tuiRoutes(
     const form = await formOf(req);
     const code = codeIn(form.code);
     const offered = typeof form.token === "string" ? form.token.trim() : "";
-    const scope =
-      offered === ""
-        ? null
-        : deps.bearer && tokenMatches(offered, deps.bearer)
-          ? "admin"
-          : await verifyToken(deps.keys, offered);
-    if (scope === "read") return html(403, statusPage("forbidden"));
-    if (scope === null)
-      return html(
-        401,
-        loginPage(`${prefix}tui/login/`, code, "That is not the bearer token or an admin JWT."),
-      );
+    // Only the bearer token opens a session: a session may approve admin tokens (see approver).
+    const isBearer = offered !== "" && deps.bearer !== null && tokenMatches(offered, deps.bearer);
+    if (!isBearer && offered !== "" && (await verifyToken(deps.keys, offered)) !== null)
+      return html(403, statusPage("forbidden"));
+    if (!isBearer) return html(401, loginPage(`${prefix}tui/login/`, code, "That is not the bearer token."));
     if (!pairing) return DISABLED;
     const session = pairing.openSession();
     const location = `${prefix}tui/authorize/?code=${code}`;
@@ -184,9 +188,9 @@ export function tuiRoutes(
   const authorize = async (req: Incoming): Promise<Reply> => {
     const form = req.method === "POST" ? await formOf(req) : {};
     const code = codeIn(req.method === "POST" ? form.code : req.query.get("code"));
-    const scope = await approver(req);
-    if (scope === null) return html(401, loginPage(`${prefix}tui/login/`, code));
-    if (scope !== "admin" || !pairing) return html(403, statusPage("forbidden"));
+    const who = await approver(req);
+    if (who === null) return html(401, loginPage(`${prefix}tui/login/`, code));
+    if (who.scope !== "admin" || !pairing) return html(403, statusPage("forbidden"));
     const status = code ? await selectPairingStatus(pool, schema, code) : undefined;
     if (status === undefined) return html(404, statusPage("expired"));
     const csrfCookie = parseCookies(req.header("cookie")).get(CSRF_COOKIE);
@@ -204,6 +208,8 @@ export function tuiRoutes(
     if (status !== "pending") return html(409, statusPage(status));
     if (form.action !== "approve" && form.action !== "deny")
       return { status: 400, body: { error: 'action: must be "approve" or "deny"' } };
+    if (form.action === "approve" && form.scope === "admin" && !who.grantsAdmin)
+      return html(403, statusPage("forbidden"));
     const outcome = form.action === "deny" ? "denied" : form.scope === "admin" ? "admin" : "read";
     if (!(await settlePairing(pool, schema, code, outcome)))
       return html(409, statusPage((await selectPairingStatus(pool, schema, code)) ?? "expired"));
@@ -234,6 +240,14 @@ export function tuiRoutes(
     if (route === "tui/authorize") return methods("GET, POST", method, authorize);
     return async () => ({ status: 404, body: { error: "not found" } });
   };
+}
+
+function isLoopbackHost(host: string | undefined): boolean {
+  const name = (host ?? "")
+    .replace(/:\d+$/, "")
+    .replace(/^\[|\]$/g, "")
+    .toLowerCase();
+  return name === "localhost" || name === "::1" || /^127\.\d+\.\d+\.\d+$/.test(name);
 }
 
 function newCsrfCookie(): string {

@@ -7,6 +7,24 @@
  */
 import type { ReproqConfig } from "../config/schema.js";
 
+const PROXIED_TYPES: Record<ProxyKind, string> = {
+  metrics: "text/plain; version=0.0.4; charset=utf-8",
+  health: "application/json; charset=utf-8",
+  events: "text/event-stream; charset=utf-8",
+};
+
+/** The URL with any user:password taken out, for messages. */
+function withoutCredentials(url: string): string {
+  try {
+    const parsed = new URL(url);
+    parsed.username = "";
+    parsed.password = "";
+    return parsed.toString();
+  } catch {
+    return "(the configured workerMetricsUrl)";
+  }
+}
+
 export type ProxyKind = "metrics" | "health" | "events";
 
 const PATHS: Record<ProxyKind, string> = { metrics: "/metrics", health: "/healthz", events: "/events" };
@@ -61,8 +79,9 @@ export async function proxyToWorker(
   });
   try {
     const upstream = await fetch(target, { headers, signal: controller.signal, redirect: "manual" });
-    const contentType =
-      upstream.headers.get("content-type") ?? (kind === "events" ? "text/event-stream" : "text/plain");
+    // The manager's own types, never the worker's: these pages share an origin with the approval
+    // page, and a worker answering text/html must not run script there.
+    const contentType = PROXIED_TYPES[kind];
     if (kind === "events" && upstream.ok && upstream.body) {
       clearTimeout(timer);
       return { status: upstream.status, raw: { contentType, body: upstream.body } };
@@ -71,7 +90,10 @@ export async function proxyToWorker(
     return { status: upstream.status, raw: { contentType, body } };
   } catch {
     if (timedOut) return { status: 504, body: { error: `${kind} proxy timeout` } };
-    return { status: 502, body: { error: `${kind} proxy failed: the worker at ${target} did not answer` } };
+    return {
+      status: 502,
+      body: { error: `${kind} proxy failed: the worker at ${withoutCredentials(target)} did not answer` },
+    };
   } finally {
     clearTimeout(timer);
   }

@@ -421,3 +421,110 @@ describe("device pairing", () => {
     });
   });
 });
+
+describe("hardening found in review", () => {
+  it("an admin JWT approves read tokens only, so a short JWT cannot be traded for a fresh admin one", async () => {
+    const url = await manager();
+    const shortAdmin = auth((await issueToken(KEYS, "admin", 60_000)).token);
+    const created = await pair(url);
+    const page = await approvalPage(url, created.code, shortAdmin);
+    expect(page.status).toBe(200);
+    const asAdmin = await post(
+      `${url}/tui/authorize/`,
+      { code: created.code, csrf: page.csrf ?? "", action: "approve", scope: "admin" },
+      { ...shortAdmin, cookie: page.cookie },
+    );
+    expect(asAdmin.status).toBe(403);
+    const asRead = await post(
+      `${url}/tui/authorize/`,
+      { code: created.code, csrf: page.csrf ?? "", action: "approve", scope: "read" },
+      { ...shortAdmin, cookie: page.cookie },
+    );
+    expect(asRead.status).toBe(200);
+    expect(await verifyToken(KEYS, (await poll(url, created.code)).json.token as string)).toBe("read");
+    // The sign-in form takes the bearer token only.
+    const login = await post(`${url}/tui/login/`, {
+      code: created.code,
+      token: shortAdmin.authorization.slice(7),
+    });
+    expect(login.status).toBe(403);
+  });
+
+  it("sets the session cookie Secure unless the page is served to a loopback host", async () => {
+    const url = await manager();
+    const created = await pair(url);
+    const local = await post(`${url}/tui/login/`, { code: created.code, token: TOKEN });
+    expect(local.status).toBe(303);
+    expect(local.headers.get("set-cookie")).not.toContain("Secure");
+    const proxied = await new Promise<string>((resolve, reject) => {
+      const body = new URLSearchParams({ code: created.code, token: TOKEN }).toString();
+      const req = http.request(
+        `${url}/tui/login/`,
+        {
+          method: "POST",
+          headers: { host: "tasks.example.com", "content-type": "application/x-www-form-urlencoded" },
+        },
+        (res) => {
+          res.resume();
+          resolve(String(res.headers["set-cookie"] ?? ""));
+        },
+      );
+      req.on("error", reject);
+      req.end(body);
+    });
+    expect(proxied).toContain("; Secure");
+  });
+
+  it("refuses a cross-site pause granted by the application's hook, and malformed paths with 400", async () => {
+    const url = await manager({}, { authorize: () => "admin" });
+    const crossSite = await fetch(`${url}/queues/hook-q/pause`, {
+      method: "POST",
+      headers: { origin: "https://evil.example", "sec-fetch-site": "cross-site" },
+    });
+    expect(crossSite.status).toBe(403);
+    const sameOrigin = await fetch(`${url}/queues/hook-q/resume`, {
+      method: "POST",
+      headers: { origin: url.replace(/\/reproq$/, ""), "sec-fetch-site": "same-origin" },
+    });
+    expect(sameOrigin.status).toBe(200);
+    const malformed = await fetch(`${url}/queues/%E0/pause`, { method: "POST", headers: auth(TOKEN) });
+    expect(malformed.status).toBe(400);
+  });
+
+  it("serves proxied pages with its own content type and nosniff, and never names the worker's credentials", async () => {
+    const workerUrl = await worker();
+    const url = await manager({ workerMetricsUrl: workerUrl });
+    const metrics = await get(`${url}/tui/metrics/`, auth(TOKEN));
+    expect(metrics.status).toBe(200);
+    expect(metrics.headers.get("content-type")).toMatch(/^text\/plain/);
+    expect(metrics.headers.get("x-content-type-options")).toBe("nosniff");
+    const down = await manager({ workerMetricsUrl: `http://user:hunter2@127.0.0.1:${await deadPort()}` });
+    const failed = await get(`${down}/tui/healthz/`, auth(TOKEN));
+    expect(failed.status).toBe(502);
+    expect(failed.body).not.toContain("hunter2");
+  });
+
+  it("reads at most the body limit of a streamed request through the fetch handler", async () => {
+    const handler = createManagerHandler({
+      pool: ctx.db.pool,
+      config: { ...DEFAULTS, metricsAuthToken: TOKEN },
+    });
+    let pulled = 0;
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        pulled++;
+        controller.enqueue(new Uint8Array(64 * 1024));
+      },
+    });
+    const res = await handler.fetch(
+      new Request("http://127.0.0.1/reproq/queues/big/pause", {
+        method: "POST",
+        headers: auth(TOKEN),
+        body: stream,
+        duplex: "half",
+      } as RequestInit),
+    );
+    expect(res.status).toBe(400);
+    expect(pulled).toBeLessThan(10);
+  });
+});
