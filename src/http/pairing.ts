@@ -83,8 +83,14 @@ export class RateLimiter {
     const bucket = this.#buckets.get(client) ?? { tokens: this.capacity, at: now };
     bucket.tokens = Math.min(this.capacity, bucket.tokens + (now - bucket.at) * rate);
     bucket.at = now;
-    if (this.#buckets.size >= MAX_ENTRIES && !this.#buckets.has(client)) this.#sweep(now);
+    // Map order is last use: re-inserting moves the client to the end, and past MAX_ENTRIES the
+    // least recently seen clients go first, one each (a flood of new addresses costs O(1) each).
+    this.#buckets.delete(client);
     this.#buckets.set(client, bucket);
+    if (this.#buckets.size > MAX_ENTRIES) {
+      const oldest = this.#buckets.keys().next().value;
+      if (oldest !== undefined) this.#buckets.delete(oldest);
+    }
     if (bucket.tokens >= 1) {
       bucket.tokens -= 1;
       return { ok: true };
@@ -92,11 +98,9 @@ export class RateLimiter {
     return { ok: false, retryAfterS: Math.max(1, Math.ceil((1 - bucket.tokens) / rate / 1000)) };
   }
 
-  /** Drops the buckets that have refilled (they hold nothing a new bucket would not). */
-  #sweep(now: number): void {
-    const rate = this.capacity / this.perMs;
-    for (const [client, bucket] of this.#buckets)
-      if (bucket.tokens + (now - bucket.at) * rate >= this.capacity) this.#buckets.delete(client);
+  /** Clients tracked now (at most MAX_ENTRIES). */
+  get size(): number {
+    return this.#buckets.size;
   }
 }
 

@@ -2,6 +2,7 @@
 import { describe, expect, it } from "vitest";
 import {
   CODE_PATTERN,
+  MAX_ENTRIES,
   newCode,
   PairingKeys,
   parseCookies,
@@ -57,6 +58,19 @@ describe("RateLimiter", () => {
     expect(limiter.take("b", 0).ok).toBe(true);
     expect(limiter.take("a", 6000).ok).toBe(true);
     expect(limiter.take("a", 6000).ok).toBe(false);
+  });
+
+  it("tracks at most MAX_ENTRIES clients, forgetting the least recently seen", () => {
+    const limiter = new RateLimiter(1);
+    expect(limiter.take("kept", 0).ok).toBe(true);
+    for (let i = 0; i < MAX_ENTRIES * 3; i++) {
+      limiter.take(`flood-${i}`, 0);
+      if (i % 1000 === 0) limiter.take("kept", 0); // seen often: never the oldest
+    }
+    expect(limiter.size).toBe(MAX_ENTRIES);
+    // "kept" is still tracked, with its bucket empty; the first flooders were forgotten.
+    expect(limiter.take("kept", 0).ok).toBe(false);
+    expect(limiter.take("flood-0", 0).ok).toBe(true);
   });
 });
 
