@@ -286,37 +286,32 @@ async function readNodeBody(req: IncomingMessage): Promise<unknown> {
   // A framework's body parser may have read the stream already (Express's express.json()).
   const parsed = (req as IncomingMessage & { body?: unknown }).body;
   if (parsed !== undefined) return parsed;
-  let size = 0;
-  const chunks: Buffer[] = [];
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES)
-      throw new InvalidInputError(`the request body is over ${MAX_BODY_BYTES} bytes`);
-    chunks.push(chunk);
-  }
-  return parseBody(Buffer.concat(chunks).toString("utf8"), req.headers["content-type"]);
+  return parseBody(await readLimited(req as AsyncIterable<Uint8Array>), req.headers["content-type"]);
 }
 
-/** Reads at most MAX_BODY_BYTES of a fetch body, cancelling the stream past that: never the whole of a large one. */
 async function readFetchBody(request: Request): Promise<unknown> {
-  const tooLarge = () => new InvalidInputError(`the request body is over ${MAX_BODY_BYTES} bytes`);
-  if (Number(request.headers.get("content-length") ?? 0) > MAX_BODY_BYTES) throw tooLarge();
+  if (Number(request.headers.get("content-length") ?? 0) > MAX_BODY_BYTES) throw bodyTooLarge();
+  const text = request.body ? await readLimited(request.body as AsyncIterable<Uint8Array>) : "";
+  return parseBody(text, request.headers.get("content-type"));
+}
+
+/**
+ * A request body as text, read up to MAX_BODY_BYTES and no further: past the limit the iteration
+ * stops, which cancels a fetch body's stream, so a large body is never read whole.
+ */
+async function readLimited(body: AsyncIterable<Uint8Array>): Promise<string> {
   const chunks: Uint8Array[] = [];
   let size = 0;
-  if (request.body) {
-    const reader = request.body.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > MAX_BODY_BYTES) {
-        await reader.cancel().catch(() => {});
-        throw tooLarge();
-      }
-      chunks.push(value);
-    }
+  for await (const chunk of body) {
+    size += chunk.byteLength;
+    if (size > MAX_BODY_BYTES) throw bodyTooLarge();
+    chunks.push(chunk);
   }
-  return parseBody(Buffer.concat(chunks).toString("utf8"), request.headers.get("content-type"));
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+function bodyTooLarge(): InvalidInputError {
+  return new InvalidInputError(`the request body is over ${MAX_BODY_BYTES} bytes`);
 }
 
 const PROXIES: Partial<Record<string, ProxyKind>> = {

@@ -8,7 +8,7 @@
 import type { ReproqConfig } from "../config/schema.js";
 import type { Queryable } from "../db/pool.js";
 import { consumePairing, insertPairing, selectPairingStatus, settlePairing } from "../sql/tui-pairings.js";
-import { bearerToken, tokenMatches } from "./auth.js";
+import { bearerToken, isLoopbackHost, tokenMatches } from "./auth.js";
 import type { Incoming, Reply } from "./manager-request.js";
 import {
   approvePage,
@@ -97,7 +97,7 @@ export function tuiRoutes(
   // socket is plain HTTP, and the session cookie is an admin credential.
   const cookie = (name: string, value: string, req: Incoming, maxAgeS: number) =>
     `${name}=${value}; Path=${cookiePath}; Max-Age=${maxAgeS}; HttpOnly; SameSite=Strict${
-      req.origin.startsWith("https:") || !isLoopbackHost(req.header("host")) ? "; Secure" : ""
+      req.origin.startsWith("https:") || !servedToLoopback(req.header("host")) ? "; Secure" : ""
     }`;
 
   /**
@@ -242,12 +242,9 @@ export function tuiRoutes(
   };
 }
 
-function isLoopbackHost(host: string | undefined): boolean {
-  const name = (host ?? "")
-    .replace(/:\d+$/, "")
-    .replace(/^\[|\]$/g, "")
-    .toLowerCase();
-  return name === "localhost" || name === "::1" || /^127\.\d+\.\d+\.\d+$/.test(name);
+/** Whether a Host header (`name:port`, `[::1]:port`) names a loopback host. */
+function servedToLoopback(host: string | undefined): boolean {
+  return isLoopbackHost((host ?? "").replace(/:\d+$/, "").toLowerCase());
 }
 
 function newCsrfCookie(): string {

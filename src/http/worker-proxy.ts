@@ -6,24 +6,13 @@
  * upstream answered, until either side closes. See docs/observability.md.
  */
 import type { ReproqConfig } from "../config/schema.js";
+import { redactUrl } from "../db/pool.js";
 
 const PROXIED_TYPES: Record<ProxyKind, string> = {
   metrics: "text/plain; version=0.0.4; charset=utf-8",
   health: "application/json; charset=utf-8",
   events: "text/event-stream; charset=utf-8",
 };
-
-/** The URL with any user:password taken out, for messages. */
-function withoutCredentials(url: string): string {
-  try {
-    const parsed = new URL(url);
-    parsed.username = "";
-    parsed.password = "";
-    return parsed.toString();
-  } catch {
-    return "(the configured workerMetricsUrl)";
-  }
-}
 
 export type ProxyKind = "metrics" | "health" | "events";
 
@@ -92,7 +81,7 @@ export async function proxyToWorker(
     if (timedOut) return { status: 504, body: { error: `${kind} proxy timeout` } };
     return {
       status: 502,
-      body: { error: `${kind} proxy failed: the worker at ${withoutCredentials(target)} did not answer` },
+      body: { error: `${kind} proxy failed: the worker at ${redactUrl(target)} did not answer` },
     };
   } finally {
     clearTimeout(timer);
