@@ -10,6 +10,7 @@
 //   node bench/spikes/index-costs.mjs --runs=50000 --rounds=5
 import { fmt, machine, median, numericFlag, revision } from "../runner/lib.mjs";
 import { openReproqDatabase } from "../runner/reproq-db.mjs";
+import { shippedDefinitions } from "./shipped-table.mjs";
 
 const RUNS = numericFlag("runs", 30_000);
 const ROUNDS = numericFlag("rounds", 3);
@@ -19,43 +20,12 @@ const bench = await openReproqDatabase({ dataDir: ".reproq/bench-pg", prefix: "r
 const { sql, table } = bench;
 const T = table.replace(/task_runs$/, "index_costs");
 
-// The shipped table's own definitions, read from the migrated schema, so the copies follow every
-// migration: its secondary indexes by short name ("lease" for task_runs_lease_idx), its
-// AFTER UPDATE triggers, and its fillfactor.
-const { shown } = (await sql.query("SELECT $1::regclass::text AS shown", [table])).rows[0];
-const onCopy = (def) => {
-  if (!def.includes(` ON ${shown} `)) throw new Error(`unexpected definition: ${def}`);
-  return def.replace(` ON ${shown} `, ` ON ${T} `);
-};
-const INDEXES = Object.fromEntries(
-  (
-    await sql.query(
-      `SELECT c.relname AS name, pg_get_indexdef(i.indexrelid) AS def
-         FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-        WHERE i.indrelid = $1::regclass AND NOT i.indisprimary`,
-      [table],
-    )
-  ).rows.map(({ name, def }) => [
-    name.replace(/^task_runs_/, "").replace(/_idx$/, ""),
-    onCopy(def).replace(`INDEX ${name} `, `INDEX index_costs_${name} `),
-  ]),
-);
-const TRIGGERS = (
-  await sql.query(
-    `SELECT pg_get_triggerdef(oid) AS def FROM pg_trigger
-      WHERE tgrelid = $1::regclass AND NOT tgisinternal AND pg_get_triggerdef(oid) LIKE '%AFTER UPDATE%'`,
-    [table],
-  )
-).rows.map(({ def }) => onCopy(def));
-const SHIPPED_FILLFACTOR = Number(
-  (
-    await sql.query(
-      `SELECT coalesce(substring(array_to_string(reloptions, ',') FROM 'fillfactor=([0-9]+)'), '100') AS f
-         FROM pg_class WHERE oid = $1::regclass`,
-      [table],
-    )
-  ).rows[0].f,
-);
+// The shipped table's own definitions, read from the migrated schema (bench/spikes/shipped-table.mjs).
+const {
+  indexes: INDEXES,
+  triggers: TRIGGERS,
+  fillfactor: SHIPPED_FILLFACTOR,
+} = await shippedDefinitions(sql, table, T, "index_costs_");
 const ALL = Object.keys(INDEXES);
 const without = (...names) => {
   for (const name of names) if (!ALL.includes(name)) throw new Error(`task_runs has no index "${name}"`);

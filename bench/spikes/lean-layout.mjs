@@ -26,6 +26,7 @@
 import { performance } from "node:perf_hooks";
 import { fmt, machine, median, numericFlag, revision } from "../runner/lib.mjs";
 import { openReproqDatabase } from "../runner/reproq-db.mjs";
+import { shippedDefinitions } from "./shipped-table.mjs";
 
 const RUNS = numericFlag("runs", 30_000);
 const FINISHED = numericFlag("finished", 0);
@@ -45,23 +46,42 @@ const SEQ = `${schema}.lean_ids`;
 
 // ---------------------------------------------------------------- the shipped table, copied
 
-const { shown } = (await sql.query("SELECT $1::regclass::text AS shown", [table])).rows[0];
-const onCopy = (def) => def.replace(` ON ${shown} `, ` ON ${COPY} `);
-const SHIPPED_INDEXES = (
-  await sql.query(
-    `SELECT c.relname AS name, pg_get_indexdef(i.indexrelid) AS def
-       FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-      WHERE i.indrelid = $1::regclass AND NOT i.indisprimary`,
-    [table],
-  )
-).rows.map(({ name, def }) => onCopy(def).replace(`INDEX ${name} `, `INDEX lean_${name} `));
-const SHIPPED_TRIGGERS = (
-  await sql.query(
-    `SELECT pg_get_triggerdef(oid) AS def FROM pg_trigger
-      WHERE tgrelid = $1::regclass AND NOT tgisinternal AND pg_get_triggerdef(oid) LIKE '%AFTER UPDATE%'`,
-    [table],
-  )
-).rows.map(({ def }) => onCopy(def));
+const shipped = await shippedDefinitions(sql, table, COPY, "lean_");
+const SHIPPED_INDEXES = Object.values(shipped.indexes);
+const SHIPPED_TRIGGERS = shipped.triggers;
+
+/** Finished runs filled into the one-table copies before a cycle; `outcome` for the variant that has it. */
+function fillFinishedCopy({ outcome }) {
+  return sql.query(
+    `INSERT INTO ${COPY} (queue_name, spec_json, spec_hash, task_path, provenance_json, status,
+                          ${outcome ? "outcome, " : ""}finished_at, attempts, return_json)
+      SELECT 'default', ${SPEC}, encode(sha256(('f' || g)::bytea), 'hex'), 'bench.noop', $1::jsonb,
+             'SUCCESSFUL', ${outcome ? "'SUCCESSFUL', " : ""}now(), 1, 'null' FROM generate_series(1, ${FINISHED}) g`,
+    [PROVENANCE],
+  );
+}
+
+/** The one-table copies' enqueue (the same statement in both). */
+const COPY_ENQUEUE = `INSERT INTO ${COPY} (queue_name, spec_json, spec_hash, dedup_key, task_path, provenance_json)
+      SELECT 'default', u.spec::jsonb, u.hash, u.hash, 'bench.noop', $3::jsonb
+        FROM unnest($1::text[], $2::text[]) AS u(spec, hash)
+      ON CONFLICT DO NOTHING`;
+
+/** The one-table copies' claim, as claim_runs()' fast path writes a run; `filter` narrows the candidates, `fence` is returned. */
+function copyClaim({ filter, fence }) {
+  return `WITH cand AS MATERIALIZED (
+        SELECT r.result_id FROM ${COPY} r
+         WHERE ${filter}r.status = 'READY' AND r.queue_name = 'default' AND r.run_after <= now()
+           AND (r.expires_at IS NULL OR r.expires_at > now())
+         ORDER BY r.priority DESC, r.run_after, r.result_id LIMIT $1 FOR UPDATE SKIP LOCKED)
+      UPDATE ${COPY} r
+         SET status = 'RUNNING', attempts = r.attempts + 1, started_at = coalesce(r.started_at, now()),
+             last_attempted_at = now(), leased_by = 'bench', leased_until = now() + interval '60 s',
+             lease_token = gen_random_uuid(), worker_ids = array_append(r.worker_ids, 'bench'),
+             updated_at = now()
+       WHERE r.result_id = ANY(ARRAY(SELECT result_id FROM cand))
+   RETURNING r.result_id AS id, ${fence} AS fence, r.spec_json -> 'args' AS args`;
+}
 
 // ---------------------------------------------------------------- the split layouts
 
@@ -122,31 +142,10 @@ const LAYOUTS = [
       await sql.query(`ALTER TABLE ${COPY} ADD PRIMARY KEY (result_id)`);
       for (const def of SHIPPED_INDEXES) await sql.query(def);
       for (const def of SHIPPED_TRIGGERS) await sql.query(def);
-      if (FINISHED > 0)
-        await sql.query(
-          `INSERT INTO ${COPY} (queue_name, spec_json, spec_hash, task_path, provenance_json, status,
-                                              finished_at, attempts, return_json)
-          SELECT 'default', ${SPEC}, encode(sha256(('f' || g)::bytea), 'hex'), 'bench.noop', $1::jsonb,
-                 'SUCCESSFUL', now(), 1, 'null' FROM generate_series(1, ${FINISHED}) g`,
-          [PROVENANCE],
-        );
+      if (FINISHED > 0) await fillFinishedCopy({ outcome: false });
     },
-    enqueue: `INSERT INTO ${COPY} (queue_name, spec_json, spec_hash, dedup_key, task_path, provenance_json)
-      SELECT 'default', u.spec::jsonb, u.hash, u.hash, 'bench.noop', $3::jsonb
-        FROM unnest($1::text[], $2::text[]) AS u(spec, hash)
-      ON CONFLICT DO NOTHING`,
-    claim: `WITH cand AS MATERIALIZED (
-        SELECT r.result_id FROM ${COPY} r
-         WHERE r.status = 'READY' AND r.queue_name = 'default' AND r.run_after <= now()
-           AND (r.expires_at IS NULL OR r.expires_at > now())
-         ORDER BY r.priority DESC, r.run_after, r.result_id LIMIT $1 FOR UPDATE SKIP LOCKED)
-      UPDATE ${COPY} r
-         SET status = 'RUNNING', attempts = r.attempts + 1, started_at = coalesce(r.started_at, now()),
-             last_attempted_at = now(), leased_by = 'bench', leased_until = now() + interval '60 s',
-             lease_token = gen_random_uuid(), worker_ids = array_append(r.worker_ids, 'bench'),
-             updated_at = now()
-       WHERE r.result_id = ANY(ARRAY(SELECT result_id FROM cand))
-   RETURNING r.result_id AS id, r.lease_token::text AS fence, r.spec_json -> 'args' AS args`,
+    enqueue: COPY_ENQUEUE,
+    claim: copyClaim({ filter: "", fence: "r.lease_token::text" }),
     settle: `UPDATE ${COPY} r
          SET status = 'SUCCESSFUL', finished_at = now(), return_json = 'null', leased_by = NULL,
              leased_until = NULL, lease_token = NULL, updated_at = now()
@@ -172,31 +171,10 @@ const LAYOUTS = [
         `CREATE INDEX lean_one_finished ON ${COPY} (outcome, finished_at) WHERE outcome IS NOT NULL`,
       );
       for (const def of SHIPPED_TRIGGERS) await sql.query(def);
-      if (FINISHED > 0)
-        await sql.query(
-          `INSERT INTO ${COPY} (queue_name, spec_json, spec_hash, task_path, provenance_json, status,
-                                              outcome, finished_at, attempts, return_json)
-          SELECT 'default', ${SPEC}, encode(sha256(('f' || g)::bytea), 'hex'), 'bench.noop', $1::jsonb,
-                 'SUCCESSFUL', 'SUCCESSFUL', now(), 1, 'null' FROM generate_series(1, ${FINISHED}) g`,
-          [PROVENANCE],
-        );
+      if (FINISHED > 0) await fillFinishedCopy({ outcome: true });
     },
-    enqueue: `INSERT INTO ${COPY} (queue_name, spec_json, spec_hash, dedup_key, task_path, provenance_json)
-      SELECT 'default', u.spec::jsonb, u.hash, u.hash, 'bench.noop', $3::jsonb
-        FROM unnest($1::text[], $2::text[]) AS u(spec, hash)
-      ON CONFLICT DO NOTHING`,
-    claim: `WITH cand AS MATERIALIZED (
-        SELECT r.result_id FROM ${COPY} r
-         WHERE r.finished_at IS NULL AND r.status = 'READY' AND r.queue_name = 'default' AND r.run_after <= now()
-           AND (r.expires_at IS NULL OR r.expires_at > now())
-         ORDER BY r.priority DESC, r.run_after, r.result_id LIMIT $1 FOR UPDATE SKIP LOCKED)
-      UPDATE ${COPY} r
-         SET status = 'RUNNING', attempts = r.attempts + 1, started_at = coalesce(r.started_at, now()),
-             last_attempted_at = now(), leased_by = 'bench', leased_until = now() + interval '60 s',
-             lease_token = gen_random_uuid(), worker_ids = array_append(r.worker_ids, 'bench'),
-             updated_at = now()
-       WHERE r.result_id = ANY(ARRAY(SELECT result_id FROM cand))
-   RETURNING r.result_id AS id, r.attempts::text AS fence, r.spec_json -> 'args' AS args`,
+    enqueue: COPY_ENQUEUE,
+    claim: copyClaim({ filter: "r.finished_at IS NULL AND ", fence: "r.attempts::text" }),
     settle: `UPDATE ${COPY} r
          SET status = 'SUCCESSFUL', outcome = 'SUCCESSFUL', finished_at = now(), return_json = 'null',
              leased_by = NULL, leased_until = NULL, lease_token = NULL, updated_at = now()
