@@ -8,6 +8,7 @@ import { InvalidInputError } from "../errors.js";
 import { deleteFinished } from "../maintenance/passes.js";
 import { type AgeField, countFinishedRuns } from "../sql/maintenance.js";
 import { FINAL_STATUSES, isFinalStatus, parseStatuses, type TaskStatus } from "../status.js";
+import { wholeNumber } from "./input.js";
 
 export type { AgeField } from "../sql/maintenance.js";
 
@@ -81,13 +82,6 @@ export function validateAgeField(field: string | undefined, statuses: readonly T
     );
   }
   return chosen as AgeField;
-}
-
-function wholeNumber(value: number, what: string): number {
-  if (!Number.isSafeInteger(value) || value < 1) {
-    throw new InvalidInputError(`${what} must be a whole number >= 1, got ${value}`);
-  }
-  return value;
 }
 
 export async function pruneRuns(db: Queryable, schema: string, input: PruneInput): Promise<PruneOutcome> {

@@ -11,9 +11,8 @@ import { parseDuration } from "../duration.js";
 import { InvalidInputError } from "../errors.js";
 import { type RunListRow, selectRunPage } from "../sql/runs.js";
 import { parseStatuses, type TaskStatus } from "../status.js";
+import { optionalName, wholeNumber } from "./input.js";
 import { MAX_RESULT_ID } from "./run-id.js";
-
-import { optionalName } from "./triage.js";
 
 export { getRunDetail, type RunDetail } from "./triage.js";
 
@@ -67,13 +66,6 @@ export interface RunListPage {
    * older matches may follow on the next page.
    */
   partial: boolean;
-}
-
-function wholeNumber(value: number, what: string, max: number): number {
-  if (!Number.isSafeInteger(value) || value < 1 || value > max) {
-    throw new InvalidInputError(`${what} must be a whole number from 1 to ${max}, got ${String(value)}`);
-  }
-  return value;
 }
 
 /** A Date, an ISO 8601 time, or a duration with a unit ("90m", "2d") counted back from `now`. */

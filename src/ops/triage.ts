@@ -14,6 +14,7 @@ import { getBackend } from "../runtime.js";
 import { selectRunById } from "../sql/runs.js";
 import { type RetryRow, type RetryTarget, retryFailed, selectFailedRuns } from "../sql/triage.js";
 import type { TaskStatus } from "../status.js";
+import { optionalName, wholeNumber } from "./input.js";
 import { resultIdIn } from "./run-id.js";
 
 export interface FailedRun {
@@ -82,24 +83,13 @@ const DEFAULT_LIST_LIMIT = 50;
 /** An enqueue may take a dedup key between our check and our update; trying again sees it. */
 const RACE_RETRIES = 4;
 
-/** A trimmed name filter, or null when absent; an empty one is an InvalidInputError. */
-export function optionalName(value: string | undefined, what: string): string | null {
-  if (value === undefined) return null;
-  const trimmed = value.trim();
-  if (trimmed === "") throw new InvalidInputError(`${what} must not be empty`);
-  return trimmed;
-}
-
 /** FAILED runs, newest finished first. */
 export async function listFailedRuns(
   db: Queryable,
   schema: string,
   query: FailedRunQuery = {},
 ): Promise<FailedRun[]> {
-  const limit = query.limit ?? DEFAULT_LIST_LIMIT;
-  if (!Number.isSafeInteger(limit) || limit < 1) {
-    throw new InvalidInputError(`limit must be a whole number >= 1, got ${String(query.limit)}`);
-  }
+  const limit = wholeNumber(query.limit ?? DEFAULT_LIST_LIMIT, "limit");
   const queue = query.queue === undefined ? null : validateQueueName(query.queue, "listFailedRuns");
   const task = optionalName(query.task, "task");
   const rows = await guarded(schema, () => selectFailedRuns(db, schema, { queue, task, limit }));
