@@ -121,6 +121,10 @@ export function createManagerHandler(options: ManagerHandlerOptions): ManagerHan
     if ("allow" in route)
       return { status: 405, body: { error: "method not allowed" }, headers: { allow: route.allow } };
     if (!covers(scope, route.needs)) return FORBIDDEN;
+    // Every route that changes something refuses a browser's cross-site request: an application's
+    // authorize hook may grant access from a cookie, which a form on another site would carry.
+    if (req.method !== "GET" && req.method !== "HEAD" && crossSite(req))
+      return { status: 403, body: { error: "cross-site request refused" } };
     return route.run(req);
   };
 
@@ -149,9 +153,6 @@ export function createManagerHandler(options: ManagerHandlerOptions): ManagerHan
       return {
         needs: "admin",
         run: async (req) => {
-          // An application's authorize hook may grant access from a cookie: a form on another
-          // site must not be able to pause a queue with it.
-          if (crossSite(req)) return { status: 403, body: { error: "cross-site request refused" } };
           const name = decodedSegment(encoded, "queue name");
           const control =
             action === "pause"
